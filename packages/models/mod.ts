@@ -1,0 +1,2 @@
+/** @module @dermagpu/models */
+export {};
