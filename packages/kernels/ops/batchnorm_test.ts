@@ -1,0 +1,200 @@
+import fc from "fast-check";
+import * as tf from "@tensorflow/tfjs";
+import { initGpu } from "../runtime/gpu.ts";
+import {
+  batchNormBackward,
+  batchNormBackwardCpu,
+  batchNormEval,
+  batchNormEvalCpu,
+  type BatchNormParams,
+  batchNormTrain,
+  batchNormTrainCpu,
+  type BnActivation,
+} from "./batchnorm.ts";
+import { assertClose, finiteDiffVjp, randomArray, readF32, uploadF32 } from "./testing.ts";
+
+const g = await initGpu();
+await tf.setBackend("cpu");
+const SEED = Number(Deno.env.get("FC_SEED") ?? 20240611);
+
+async function check(name: string, run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (e) {
+    throw new Error(`${name} failed (fast-check seed ${SEED}): ${(e as Error).message}`);
+  }
+}
+
+const shapeArb = fc.record({
+  N: fc.integer({ min: 1, max: 3 }),
+  H: fc.integer({ min: 1, max: 4 }),
+  W: fc.integer({ min: 1, max: 5 }),
+  C: fc.integer({ min: 1, max: 9 }),
+  seed: fc.integer({ min: 1, max: 1 << 30 }),
+}).filter((s) => s.N * s.H * s.W >= 2);
+
+function inputs(p: BatchNormParams, seed: number) {
+  const R = p.N * p.H * p.W;
+  return {
+    x: randomArray(R * p.C, seed, -2, 3),
+    gamma: randomArray(p.C, seed + 1, 0.5, 1.5),
+    beta: randomArray(p.C, seed + 2, -1, 1),
+    rm: randomArray(p.C, seed + 3, -0.5, 0.5),
+    rv: randomArray(p.C, seed + 4, 0.5, 2),
+    dy: randomArray(R * p.C, seed + 5),
+  };
+}
+
+Deno.test("batchnorm CPU backward matches central finite differences", async () => {
+  await check("bn finite differences", () => {
+    fc.assert(
+      fc.property(shapeArb, (s) => {
+        const p = { N: s.N, H: s.H, W: s.W, C: s.C };
+        const v = inputs(p, s.seed);
+        const fwd = (a: Float64Array[]) => batchNormTrainCpu(a[0], a[1], a[2], v.rm, v.rv, p).y;
+        const [dx, dg, db] = finiteDiffVjp(fwd, [v.x, v.gamma, v.beta], v.dy);
+        const f = batchNormTrainCpu(v.x, v.gamma, v.beta, v.rm, v.rv, p);
+        const ref = batchNormBackwardCpu(v.x, v.dy, v.gamma, f.mean, f.invstd, p);
+        assertClose(ref.dx, dx, 1e-6, "dx");
+        assertClose(ref.dgamma, dg, 1e-6, "dgamma");
+        assertClose(ref.dbeta, db, 1e-6, "dbeta");
+      }),
+      { seed: SEED, numRuns: 15 },
+    );
+    return Promise.resolve();
+  });
+});
+
+Deno.test("batchnorm GPU training forward/backward match the CPU reference", async () => {
+  await check("bn gpu", async () => {
+    await fc.assert(
+      fc.asyncProperty(shapeArb, fc.constantFrom(undefined, 1, 2, 3), async (s, splits) => {
+        const p = { N: s.N, H: s.H, W: s.W, C: s.C, splits };
+        const R = s.N * s.H * s.W, C = s.C;
+        const v = inputs(p, s.seed);
+        const ref = batchNormTrainCpu(v.x, v.gamma, v.beta, v.rm, v.rv, p);
+        const bref = batchNormBackwardCpu(v.x, v.dy, v.gamma, ref.mean, ref.invstd, p);
+        const bx = uploadF32(g, v.x), bg = uploadF32(g, v.gamma), bb = uploadF32(g, v.beta);
+        const brm = uploadF32(g, v.rm), brv = uploadF32(g, v.rv), bdy = uploadF32(g, v.dy);
+        const { y, saved } = batchNormTrain(g, bx, bg, bb, brm, brv, p);
+        const { dx, dgamma, dbeta } = batchNormBackward(g, bx, bdy, bg, saved, p);
+        const sv = await readF32(g, saved, 2 * C);
+        assertClose(await readF32(g, y, R * C), ref.y, 2e-4, "y");
+        assertClose(sv.subarray(0, C), ref.mean, 1e-5, "mean");
+        assertClose(sv.subarray(C), ref.invstd, 1e-4, "invstd");
+        assertClose(await readF32(g, brm, C), ref.runningMean, 1e-5, "running mean");
+        assertClose(await readF32(g, brv, C), ref.runningVar, 1e-4, "running var");
+        assertClose(await readF32(g, dx, R * C), bref.dx, 5e-4, "dx");
+        assertClose(await readF32(g, dgamma, C), bref.dgamma, 2e-4, "dgamma");
+        assertClose(await readF32(g, dbeta, C), bref.dbeta, 2e-4, "dbeta");
+        for (const b of [bx, bg, bb, brm, brv, bdy, y, saved, dx, dgamma, dbeta]) g.pool.release(b);
+      }),
+      { seed: SEED, numRuns: 12 },
+    );
+  });
+});
+
+Deno.test("batchnorm statistics stay accurate for a large mean (f32 Welford/Chan)", async () => {
+  const p = { N: 4, H: 8, W: 8, C: 3, splits: 5 };
+  const R = 256, C = 3;
+  const noise = randomArray(R * C, 7, -1, 1);
+  const x = noise.map((v, i) => 10000 + 100 * (i % C) + v);
+  const ones = new Float64Array(C).fill(1), zeros = new Float64Array(C);
+  const ref = batchNormTrainCpu(x, ones, zeros, zeros, ones, p);
+  const bx = uploadF32(g, x), bg = uploadF32(g, ones), bb = uploadF32(g, zeros);
+  const brm = uploadF32(g, zeros), brv = uploadF32(g, ones);
+  // The f32 input itself is the thing being normalised: compare with the f64 stats of it.
+  const x32 = Float64Array.from(Float32Array.from(x));
+  const ref32 = batchNormTrainCpu(x32, ones, zeros, zeros, ones, p);
+  const { y, saved } = batchNormTrain(g, bx, bg, bb, brm, brv, p);
+  const sv = await readF32(g, saved, 2 * C);
+  assertClose(sv.subarray(C), ref32.invstd, 2e-3, "invstd");
+  assertClose(sv.subarray(0, C), ref.mean, 1e-6, "mean");
+  assertClose(await readF32(g, y, R * C), ref32.y, 2e-2, "y");
+  for (const b of [bx, bg, bb, brm, brv, y, saved]) g.pool.release(b);
+});
+
+Deno.test("batchnorm eval with fused activations matches the CPU reference", async () => {
+  const acts: BnActivation[] = ["none", "relu", "relu6", "silu"];
+  for (const [k, activation] of acts.entries()) {
+    const p = { N: 2, H: 3, W: 2, C: 5 + k, activation, eps: 1e-3 };
+    const R = 12;
+    const v = inputs(p, 100 + k);
+    const x = v.x.map((t) => 4 * t); // reach the relu6 clamp
+    const ref = batchNormEvalCpu(x, v.gamma, v.beta, v.rm, v.rv, p);
+    const bufs = [x, v.gamma, v.beta, v.rm, v.rv].map((a) => uploadF32(g, a));
+    const y = batchNormEval(g, bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], p);
+    assertClose(await readF32(g, y, R * p.C), ref, 1e-5, `eval ${activation}`);
+    for (const b of [...bufs, y]) g.pool.release(b);
+  }
+});
+
+Deno.test("batchnorm matches TensorFlow.js (moments + batchNorm) forward and gradients", async () => {
+  for (const [k, p] of [{ N: 2, H: 3, W: 3, C: 4 }, { N: 1, H: 5, W: 1, C: 7 }].entries()) {
+    const R = p.N * p.H * p.W;
+    const v = inputs(p, 300 + k);
+    const shape: [number, number, number, number] = [p.N, p.H, p.W, p.C];
+    const f = (x: tf.Tensor, gm: tf.Tensor, bt: tf.Tensor) => {
+      const { mean, variance } = tf.moments(x, [0, 1, 2]);
+      return tf.batchNorm(x, mean, variance, bt, gm, 1e-5);
+    };
+    const tx = tf.tensor4d(Float32Array.from(v.x), shape);
+    const tg = tf.tensor1d(Float32Array.from(v.gamma)), tb = tf.tensor1d(Float32Array.from(v.beta));
+    const tdy = tf.tensor4d(Float32Array.from(v.dy), shape);
+    const ty = f(tx, tg, tb);
+    const [gx, gg, gb] = tf.grads((a, b, c) => f(a, b, c))([tx, tg, tb], tdy);
+    const bx = uploadF32(g, v.x), bg = uploadF32(g, v.gamma), bb = uploadF32(g, v.beta);
+    const brm = uploadF32(g, v.rm), brv = uploadF32(g, v.rv), bdy = uploadF32(g, v.dy);
+    const { y, saved } = batchNormTrain(g, bx, bg, bb, brm, brv, p);
+    const { dx, dgamma, dbeta } = batchNormBackward(g, bx, bdy, bg, saved, p);
+    assertClose(await readF32(g, y, R * p.C), await ty.data(), 5e-4, "tf y");
+    assertClose(await readF32(g, dx, R * p.C), await gx.data(), 2e-3, "tf dx");
+    assertClose(await readF32(g, dgamma, p.C), await gg.data(), 1e-3, "tf dgamma");
+    assertClose(await readF32(g, dbeta, p.C), await gb.data(), 1e-4, "tf dbeta");
+    tf.dispose([tx, tg, tb, tdy, ty, gx, gg, gb]);
+    for (const b of [bx, bg, bb, brm, brv, bdy, y, saved, dx, dgamma, dbeta]) g.pool.release(b);
+  }
+});
+
+Deno.test("running statistics after two training steps follow PyTorch's formula", async () => {
+  const p = { N: 3, H: 2, W: 3, C: 4 };
+  const R = 18, C = 4;
+  let rm = new Float64Array(C); // PyTorch initial running_mean = 0, running_var = 1
+  let rv = new Float64Array(C).fill(1);
+  const brm = uploadF32(g, rm), brv = uploadF32(g, rv);
+  const gamma = uploadF32(g, new Float64Array(C).fill(1)), beta = uploadF32(g, new Float64Array(C));
+  for (const step of [1, 2]) {
+    const x = randomArray(R * C, 500 + step, -3 * step, 2 + step);
+    const bx = uploadF32(g, x);
+    const { y, saved } = batchNormTrain(g, bx, gamma, beta, brm, brv, p);
+    // Independent formula: running = 0.9 * running + 0.1 * stat, stat var unbiased (R - 1).
+    const x32 = Float32Array.from(x);
+    rm = rm.map((m, c) => {
+      let s = 0;
+      for (let r = 0; r < R; r++) s += x32[r * C + c];
+      return 0.9 * m + 0.1 * (s / R);
+    });
+    rv = rv.map((v, c) => {
+      let s = 0, q = 0;
+      for (let r = 0; r < R; r++) s += x32[r * C + c];
+      for (let r = 0; r < R; r++) q += (x32[r * C + c] - s / R) ** 2;
+      return 0.9 * v + 0.1 * (q / (R - 1));
+    });
+    for (const b of [bx, y, saved]) g.pool.release(b);
+  }
+  assertClose(await readF32(g, brm, C), rm, 1e-5, "running_mean after 2 steps");
+  assertClose(await readF32(g, brv, C), rv, 1e-5, "running_var after 2 steps");
+  for (const b of [brm, brv, gamma, beta]) g.pool.release(b);
+});
+
+Deno.test("batchnorm training rejects a single value per channel", () => {
+  const b = uploadF32(g, [1, 2]);
+  let threw = false;
+  try {
+    batchNormTrain(g, b, b, b, b, b, { N: 1, H: 1, W: 1, C: 2 });
+  } catch {
+    threw = true;
+  }
+  g.pool.release(b);
+  if (!threw) throw new Error("expected an error for N*H*W = 1");
+});
