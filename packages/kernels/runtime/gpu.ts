@@ -75,7 +75,7 @@ export class Gpu {
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     // writeBuffer needs a multiple of 4 bytes.
     const padded = bytes.byteLength % 4 ? padTo4(bytes) : bytes;
-    this.device.queue.writeBuffer(buffer, offset, padded);
+    this.device.queue.writeBuffer(buffer, offset, padded as Uint8Array<ArrayBuffer>);
   }
 
   /** Copies `bytes` from `buffer` back to the CPU. The only way data leaves the GPU. */
