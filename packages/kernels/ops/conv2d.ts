@@ -203,7 +203,7 @@ export function conv2d(
 
 /** GEMM spec of dx (inputs dy, w). */
 export function conv2dBackwardInputSpec(p: Conv2dParams): GemmSpec {
-  const { OH, OW, CinG, CoutG } = validate(p);
+  const { CinG, CoutG } = validate(p);
   const pointwise = isPointwise(p);
   const checks = ["th >= 0", "tw >= 0"];
   if (p.strideH > 1) checks.push("th % CV_SHI == 0");
