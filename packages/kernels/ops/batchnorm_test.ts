@@ -21,7 +21,10 @@ async function check(name: string, run: () => Promise<void>): Promise<void> {
   try {
     await run();
   } catch (e) {
-    throw new Error(`${name} failed (fast-check seed ${SEED}): ${(e as Error).message}`);
+    const cause = (e as Error).cause as Error | undefined;
+    throw new Error(
+      `${name} failed (fast-check seed ${SEED}): ${(e as Error).message}\n${cause?.message ?? ""}`,
+    );
   }
 }
 

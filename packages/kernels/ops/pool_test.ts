@@ -28,7 +28,10 @@ async function check(name: string, run: () => Promise<void> | void): Promise<voi
   try {
     await run();
   } catch (e) {
-    throw new Error(`${name} failed (fast-check seed ${SEED}): ${(e as Error).message}`);
+    const cause = (e as Error).cause as Error | undefined;
+    throw new Error(
+      `${name} failed (fast-check seed ${SEED}): ${(e as Error).message}\n${cause?.message ?? ""}`,
+    );
   }
 }
 
