@@ -50,7 +50,7 @@ function dims(p: BatchNormParams) {
 /** Number of row-splits S for a split reduction over R rows of C channels. */
 export function bnSplits(R: number, C: number, fallback: boolean): number {
   const target = fallback ? 1024 : 32768;
-  return Math.max(1, Math.min(R, Math.ceil(target / C)));
+  return Math.max(1, Math.min(R, 1024, Math.ceil(target / C)));
 }
 
 // ---------------------------------------------------------------------------------------------
