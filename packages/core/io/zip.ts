@@ -71,7 +71,8 @@ export class ZipArchive {
       out = raw;
     } else if (e.method === 8) {
       try {
-        out = inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
+        const buf = inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
+        out = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
       } catch (err) {
         return r.fail(`corrupt ZIP archive: cannot inflate "${e.name}": ${(err as Error).message}`);
       }
