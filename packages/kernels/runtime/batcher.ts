@@ -26,7 +26,7 @@ export class Batcher {
       entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
     });
     if (!this.#pass) {
-      this.#encoder = this.device.createCommandEncoder();
+      this.#encoder ??= this.device.createCommandEncoder();
       this.#pass = this.#encoder.beginComputePass();
     }
     this.#pass.setPipeline(pipeline);
