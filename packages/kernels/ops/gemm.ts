@@ -25,15 +25,19 @@ import { grid1d } from "../runtime/grid.ts";
 
 export type Activation = "none" | "relu" | "relu6" | "silu";
 
-/** WGSL for `act(v)`; `v` must be a side-effect-free expression (it may be repeated). */
-export function activationWgsl(act: Activation, v: string): string {
+/**
+ * WGSL for `act(v)` on a value of WGSL type `type` (f32 or a vector of f32); `v` must be a
+ * side-effect-free expression (it may be repeated).
+ */
+export function activationWgsl(act: Activation, v: string, type = "f32"): string {
+  const lit = (x: string) => type === "f32" ? x : `${type}(${x})`;
   switch (act) {
     case "none":
       return v;
     case "relu":
-      return `max(${v}, 0.0)`;
+      return `max(${v}, ${lit("0.0")})`;
     case "relu6":
-      return `clamp(${v}, 0.0, 6.0)`;
+      return `clamp(${v}, ${lit("0.0")}, ${lit("6.0")})`;
     case "silu":
       return `(${v} / (1.0 + exp(-(${v}))))`;
   }
