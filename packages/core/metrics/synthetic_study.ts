@@ -45,7 +45,7 @@ export function syntheticPredictions(
     labels[i] = y;
     for (let k = 0; k < c; k++) {
       // Sum of 3 uniforms, centred: roughly normal with variance 1/4; nv gets a prior boost.
-      const noise = (rand() + rand() + rand() - 1.5) * 2;
+      const noise = (rand() + rand() + rand() - 1.5) * 1.5;
       logits[i * c + k] = noise + (k === y ? signal : 0) + (k === 5 ? 0.8 : 0);
     }
   }
@@ -65,7 +65,7 @@ export function syntheticStudy(
   const results: ModelResults[] = models.map((model, mi) => {
     const history: EpochRecord[] = [];
     for (let e = 1; e <= epochs; e++) {
-      const signal = 0.8 + 0.6 * e + 0.3 * mi;
+      const signal = 0.4 + 0.35 * e + 0.2 * mi;
       const train = syntheticPredictions(rand, samples, signal + 0.3);
       const trainCm = confusionMatrixFromPredictions(
         argmaxRows(train.logits, c),
@@ -89,7 +89,7 @@ export function syntheticStudy(
       });
     }
     const best = history.reduce((a, b) => (b.valLoss < a.valLoss ? b : a));
-    const test = syntheticPredictions(rand, samples, 0.8 + 0.6 * best.epoch + 0.3 * mi);
+    const test = syntheticPredictions(rand, samples, 0.4 + 0.35 * best.epoch + 0.2 * mi);
     return {
       config: {
         model,
