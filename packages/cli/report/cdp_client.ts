@@ -81,7 +81,7 @@ export class CdpClient {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Resolves with the first event of `method` (in `sessionId`) for which `test` holds. */
+  /** Resolves with the next event of `method` (from `sessionId` when given). */
   waitFor(method: string, sessionId?: string): Promise<CdpEvent> {
     return new Promise((resolve) => {
       const off = this.on((e) => {
