@@ -158,14 +158,26 @@ export const GEMM_SHARED_SMALL: GemmConfig = {
   TM: 4,
   TN: 4,
 };
-/** Barrier-free register tiling for software adapters. */
+/**
+ * Barrier-free register tiling for software adapters: 8x8 threads of 8x4 outputs. On llvmpipe
+ * (2 cores, 512^3) this measured ~7.5 GFLOP/s vs ~3.6 for 32x32 tiles of 4x4 (informal).
+ */
 export const GEMM_REGISTER: GemmConfig = {
   variant: "register",
-  BM: 32,
+  BM: 64,
   BN: 32,
-  BK: 4,
-  TM: 4,
+  BK: 2,
+  TM: 8,
   TN: 4,
+};
+/** Register tiling for small problems on software adapters (less clamped, wasted work). */
+export const GEMM_REGISTER_SMALL: GemmConfig = {
+  variant: "register",
+  BM: 32,
+  BN: 16,
+  BK: 2,
+  TM: 4,
+  TN: 2,
 };
 
 /**
@@ -173,7 +185,7 @@ export const GEMM_REGISTER: GemmConfig = {
  * otherwise the largest shared-memory tile that still gives the GPU enough workgroups.
  */
 export function chooseGemmConfig(g: Gpu, M: number, N: number, batch = 1): GemmConfig {
-  if (g.info.isFallback) return GEMM_REGISTER;
+  if (g.info.isFallback) return M >= 64 && N >= 32 ? GEMM_REGISTER : GEMM_REGISTER_SMALL;
   const tiles = (c: GemmConfig) => Math.ceil(M / c.BM) * Math.ceil(N / c.BN) * batch;
   const fits = (c: GemmConfig) => 4 * c.BK * (c.BM + c.BN) <= g.info.maxWorkgroupStorageSize;
   if (fits(GEMM_SHARED_LARGE) && tiles(GEMM_SHARED_LARGE) >= 256) return GEMM_SHARED_LARGE;
