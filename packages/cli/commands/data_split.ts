@@ -66,10 +66,8 @@ export async function run(args: string[]): Promise<void> {
       cell(rows.length)
     }`,
   );
-  const lesions = (ids: string[]) => {
-    const of = new Map(rows.map((r) => [r.imageId, r.lesionId]));
-    return new Set(ids.map((id) => of.get(id))).size;
-  };
+  const lesionOf = new Map(rows.map((r) => [r.imageId, r.lesionId]));
+  const lesions = (ids: string[]) => new Set(ids.map((id) => lesionOf.get(id))).size;
   lines.push(`lesions: ${SPLIT_NAMES.map((n) => `${n} ${lesions(split[n])}`).join(", ")}`);
   const leak = leakRate(rows, split);
   lines.push(

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { resolveDataDir } from "./data_dir.ts";
-import { openHam10000 } from "./ham10000.ts";
+import { openHam10000, selectSamples } from "./ham10000.ts";
 import { ImageCache } from "./image_cache.ts";
 import { Loader } from "./loader.ts";
 import {
@@ -114,4 +114,9 @@ Deno.test("data folder: --data, then HAM10000_DIR, then ./data; the error names 
   } finally {
     Deno.chdir(cwd);
   }
+});
+
+Deno.test("selectSamples keeps the order of the ids and skips unknown ones", () => {
+  const s = [0, 1, 2].map((i) => ({ id: `I${i}`, path: `/p/${i}.jpg`, label: i }));
+  assert.deepEqual(selectSamples(s, ["I2", "X", "I0"]), [s[2], s[0]]);
 });

@@ -6,6 +6,7 @@
  * metadata row i (verified on the 8x8 L file), so image and lesion ids come from the metadata.
  */
 import { UserError } from "../errors.ts";
+import { readUserText } from "./read_text.ts";
 import { classIndex } from "./classes.ts";
 import type { MetadataRow } from "./metadata.ts";
 
@@ -86,7 +87,7 @@ export function parseHmnist(text: string, file: string, metadata?: readonly Meta
 
 /** Reads and parses an hmnist CSV file. */
 export async function loadHmnist(path: string, metadata?: readonly MetadataRow[]): Promise<Hmnist> {
-  return parseHmnist(await Deno.readTextFile(path), path, metadata);
+  return parseHmnist(await readUserText(path, "hmnist CSV", "check the path"), path, metadata);
 }
 
 /** Parses the data rows: `pixelsPerRow` values 0..255 then a label 0..6, each line. */

@@ -15,7 +15,7 @@
  * ~/.cache/dermagpu.
  */
 import { createHash } from "node:crypto";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import sharp from "sharp";
 import { UserError } from "../errors.ts";
 
@@ -119,7 +119,7 @@ export class ImageCache {
   }
 
   async #write(file: string, data: Uint8Array): Promise<void> {
-    const folder = file.slice(0, file.lastIndexOf("/"));
+    const folder = dirname(file);
     if (!this.#dirs.has(folder)) {
       await Deno.mkdir(folder, { recursive: true });
       this.#dirs.add(folder);

@@ -4,6 +4,7 @@
  */
 import { dirname } from "node:path";
 import { UserError } from "../errors.ts";
+import { readUserText } from "./read_text.ts";
 import { CLASSES } from "./classes.ts";
 import { parseCsv, requireWidth } from "./csv.ts";
 import { discoverImages, type Discovery } from "./discover.ts";
@@ -67,15 +68,7 @@ export async function loadIsic(
   csvPath: string,
   options: { imagesDir?: string; skipMissing?: boolean } = {},
 ): Promise<IsicSet> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(csvPath);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new UserError(`${csvPath}: ground-truth CSV not found; check the path`);
-    }
-    throw e;
-  }
+  const text = await readUserText(csvPath, "ground-truth CSV", "check the path");
   const gt = parseIsicGroundTruth(text, csvPath);
   const images = await discoverImages(dirname(csvPath), gt.ids, options);
   const samples: Sample[] = [];

@@ -5,6 +5,7 @@
  * Missing ages (empty or NaN) are filled with the mean of the known ages.
  */
 import { UserError } from "../errors.ts";
+import { readUserText } from "./read_text.ts";
 import { type ClassCode, CLASSES, classIndex } from "./classes.ts";
 import { parseCsv, requireWidth } from "./csv.ts";
 
@@ -113,15 +114,7 @@ export function parseMetadata(text: string, file: string): Metadata {
 
 /** Reads and parses a metadata CSV file. */
 export async function loadMetadata(path: string): Promise<Metadata> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new UserError(`${path}: metadata file not found; check the --data folder`);
-    }
-    throw e;
-  }
+  const text = await readUserText(path, "metadata file", "check the --data folder");
   return parseMetadata(text, path);
 }
 

@@ -13,6 +13,7 @@
  * Manifests are JSON: `{version: 1, mode, seed, train: [image_id], val: [...], test: [...]}`.
  */
 import { UserError } from "../errors.ts";
+import { readUserText } from "./read_text.ts";
 import { NUM_CLASSES } from "./classes.ts";
 import { mixSeed, Rng } from "./rng.ts";
 
@@ -210,15 +211,7 @@ export async function saveManifest(path: string, split: SplitManifest): Promise<
 
 /** Reads and validates a manifest. */
 export async function loadManifest(path: string): Promise<SplitManifest> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new UserError(`${path}: split manifest not found; write one with data:split --out`);
-    }
-    throw e;
-  }
+  const text = await readUserText(path, "split manifest", "write one with data:split --out");
   let value: unknown;
   try {
     value = JSON.parse(text);
