@@ -73,7 +73,7 @@ export function readSafetensors(bytes: Uint8Array, name = "safetensors file"): S
   }
   const dataStart = 8 + n;
   const bufLen = bytes.length - dataStart;
-  const metadata: Record<string, string> = {};
+  const meta: [string, string][] = [];
   const entries: { key: string; dtype: DType; shape: number[]; begin: number; end: number }[] = [];
   for (const [key, v] of Object.entries(header as Record<string, unknown>)) {
     if (key === "__metadata__") {
@@ -81,7 +81,7 @@ export function readSafetensors(bytes: Uint8Array, name = "safetensors file"): S
       if (typeof v !== "object" || Array.isArray(v)) fail(`__metadata__ must be a string map`);
       for (const [mk, mv] of Object.entries(v as Record<string, unknown>)) {
         if (typeof mv !== "string") fail(`__metadata__ value for "${mk}" is not a string`);
-        metadata[mk] = mv as string;
+        meta.push([mk, mv as string]);
       }
       continue;
     }
@@ -140,7 +140,8 @@ export function readSafetensors(bytes: Uint8Array, name = "safetensors file"): S
       data: typedFromBytes(e.dtype, raw),
     });
   }
-  return { tensors, metadata };
+  // fromEntries defines own properties, so even a "__proto__" key is kept as data.
+  return { tensors, metadata: Object.fromEntries(meta) };
 }
 
 /**
@@ -169,8 +170,11 @@ export function writeSafetensors(
   list.sort(([ka, a], [kb, b]) =>
     DTYPE_SIZE[b.dtype] - DTYPE_SIZE[a.dtype] || (ka < kb ? -1 : ka > kb ? 1 : 0)
   );
-  const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length > 0) header.__metadata__ = { ...metadata };
+  // A null prototype makes a tensor called "__proto__" an ordinary key.
+  const header: Record<string, unknown> = Object.create(null);
+  if (Object.keys(metadata).length > 0) {
+    header.__metadata__ = Object.fromEntries(Object.entries(metadata));
+  }
   let offset = 0;
   for (const [key, t] of list) {
     const size = t.data.byteLength;

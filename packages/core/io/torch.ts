@@ -46,6 +46,9 @@ export function isTorchLegacy(bytes: Uint8Array): boolean {
   return bytes.length >= LEGACY_PREFIX.length && LEGACY_PREFIX.every((b, i) => bytes[i] === b);
 }
 
+/** Largest element count of a view that overlaps itself (more elements than its storage). */
+const MAX_OVERLAPPING_NUMEL = 2 ** 24;
+
 type PersistentLoad = (pid: unknown, fail: (m: string) => never) => unknown;
 
 /** Parses `('storage', torch.XStorage, key, location, numel[, view_metadata])`. */
@@ -107,6 +110,11 @@ function materialize(
       `${what}: view (offset ${t.storageOffset}, size [${t.size}], stride [${t.stride}]) ` +
         `reaches past its storage of ${t.storage.numel} elements (the file is corrupt)`,
     );
+  }
+  if (n > t.storage.numel && n > MAX_OVERLAPPING_NUMEL) {
+    // Only overlapping (e.g. stride-0 expanded) views can have more elements than their storage;
+    // bounding them keeps a corrupt size tuple from allocating gigabytes.
+    fail(`${what}: overlapping view of ${n} elements is larger than its storage`);
   }
   const dtype = t.storage.dtype;
   let contiguous = true;
