@@ -10,7 +10,8 @@
  *
  * Cache files: `<dir>/v1/<ab>/<key>.rgb`, height*width*3 bytes (HWC, uint8) with no header.
  * The key hashes the source's absolute path, size and mtime with the target size and fit, so
- * an edited image is decoded again. Files are written to a temp name then renamed, so a crash
+ * an edited image is decoded again (an ImageCache stats each path once, so edits made while
+ * one instance is in use are seen by the next instance). Files are written to a temp name then renamed, so a crash
  * never leaves a partial entry. The default dir is $XDG_CACHE_HOME/dermagpu, else
  * ~/.cache/dermagpu.
  */

@@ -161,7 +161,8 @@ export function sampleAugmentParams(
  * Eval transform for `n` images: resize the shorter side to `resize` (the longer side to
  * trunc(resize * long / short), as torchvision's Resize(int)), then centre crop outH x outW
  * (top = round((H' - outH) / 2)). Default `resize` = floor(min(outH, outW) * 256 / 224), the
- * ImageNet preset's ratio (256 for 224).
+ * ImageNet preset's ratio (256 for 224). A crop larger than the resized image is not padded as
+ * torchvision would: its border pixels repeat (sampling clamps at the image edge).
  */
 export function evalParams(
   n: number,
