@@ -5,7 +5,7 @@
  * each intermediate gradient as soon as it has been propagated, and accumulates leaf
  * gradients into `tensor.grad` (kept alive across scopes until `zeroGrad`).
  */
-import { type Node, type Tensor } from "./tensor.ts";
+import type { Node, Tensor } from "./tensor.ts";
 import { ones } from "./tensor.ts";
 import { add } from "./ops/elementwise.ts";
 
@@ -49,7 +49,9 @@ function topoOrder(root: Tensor): Tensor[] {
     if (seen.has(t)) continue;
     seen.add(t);
     stack.push([t, true]);
-    for (const i of t.node?.inputs ?? []) if (i.requiresGrad && !seen.has(i)) stack.push([i, false]);
+    for (const i of t.node?.inputs ?? []) {
+      if (i.requiresGrad && !seen.has(i)) stack.push([i, false]);
+    }
   }
   return order;
 }

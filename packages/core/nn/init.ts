@@ -1,5 +1,5 @@
 /** Parameter initialisers matching PyTorch's defaults, drawn from a seeded generator. */
-import { Rng } from "../data/rng.ts";
+import type { Rng } from "../data/rng.ts";
 import { type Tensor, tensor } from "../tensor.ts";
 import { numel } from "../../kernels/ops/shape.ts";
 
