@@ -39,7 +39,11 @@ export class Tensor {
   /** Kept tensors (parameters, optimizer state) are never disposed by a scope. */
   kept = false;
 
-  constructor(readonly shape: readonly number[], readonly dtype: DType, storage: GPUBuffer | Storage) {
+  constructor(
+    readonly shape: readonly number[],
+    readonly dtype: DType,
+    storage: GPUBuffer | Storage,
+  ) {
     this.size = numel(shape);
     this.#storage = storage instanceof Storage ? storage : new Storage(storage);
     track(this);
@@ -155,6 +159,10 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) n
 }
 
 /** A new f32 tensor for a kernel's freshly acquired output buffer. */
-export function fromBuffer(buffer: GPUBuffer, shape: readonly number[], dtype: DType = "f32"): Tensor {
+export function fromBuffer(
+  buffer: GPUBuffer,
+  shape: readonly number[],
+  dtype: DType = "f32",
+): Tensor {
   return new Tensor(shape, dtype, buffer);
 }

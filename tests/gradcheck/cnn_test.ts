@@ -14,7 +14,7 @@ import { conv2d } from "../../packages/core/ops/conv.ts";
 import { batchNorm2d } from "../../packages/core/ops/batchnorm.ts";
 import { avgPool2d, globalAvgPool, maxPool2d } from "../../packages/core/ops/pool.ts";
 import { channelScale, concatChannels } from "../../packages/core/ops/structure.ts";
-import { zeros, ones } from "../../packages/core/tensor.ts";
+import { ones, zeros } from "../../packages/core/tensor.ts";
 
 const small = (max: number) => fc.integer({ min: 1, max });
 
@@ -38,9 +38,22 @@ const convCase = fc.record({
   c.W + c.pads[2] + c.pads[3] >= (c.KW - 1) * c.dil + 1
 ).chain((c) => {
   const p = cvRef.conv2dParams({
-    N: c.N, H: c.H, W: c.W, Cin: c.cinG * c.groups, Cout: c.coutG * c.groups, KH: c.KH, KW: c.KW,
-    strideH: c.stride, strideW: c.stride, dilationH: c.dil, dilationW: c.dil, groups: c.groups,
-    padTop: c.pads[0], padBottom: c.pads[1], padLeft: c.pads[2], padRight: c.pads[3],
+    N: c.N,
+    H: c.H,
+    W: c.W,
+    Cin: c.cinG * c.groups,
+    Cout: c.coutG * c.groups,
+    KH: c.KH,
+    KW: c.KW,
+    strideH: c.stride,
+    strideW: c.stride,
+    dilationH: c.dil,
+    dilationW: c.dil,
+    groups: c.groups,
+    padTop: c.pads[0],
+    padBottom: c.pads[1],
+    padLeft: c.pads[2],
+    padRight: c.pads[3],
   });
   const { OH, OW } = cvRef.conv2dOutputSize(p);
   return fc.record({
@@ -71,10 +84,17 @@ Deno.test("gradcheck conv2d (groups, stride, asymmetric padding, dilation, bias,
       }),
     cpuVjp: ({ p, c }, [x, w, b, r], dy) => {
       // Through the activation first, then the linear conv backward.
-      const pre = cvRef.conv2dCpu(x, w, p, { bias: c.bias ? b : undefined, residual: c.residual ? r : undefined });
+      const pre = cvRef.conv2dCpu(x, w, p, {
+        bias: c.bias ? b : undefined,
+        residual: c.residual ? r : undefined,
+      });
       const s = (v: number) => 1 / (1 + Math.exp(-v));
       const dpre = dy.map((g, i) =>
-        c.act === "relu" ? (pre[i] > 0 ? g : 0) : c.act === "silu" ? g * s(pre[i]) * (1 + pre[i] * (1 - s(pre[i]))) : g
+        c.act === "relu"
+          ? (pre[i] > 0 ? g : 0)
+          : c.act === "silu"
+          ? g * s(pre[i]) * (1 + pre[i] * (1 - s(pre[i])))
+          : g
       );
       const { dx, dw, dbias } = cvRef.conv2dBackwardCpu(x, w, dpre, p);
       return [dx, dw, c.bias ? dbias : null, c.residual ? dpre : null];
@@ -97,8 +117,13 @@ Deno.test("gradcheck conv2d (groups, stride, asymmetric padding, dilation, bias,
 
 Deno.test("gradcheck depthwise conv2d (groups = channels, 3x3 and 5x5, stride 1 and 2)", async () => {
   const cases = fc.record({
-    N: small(2), H: fc.integer({ min: 3, max: 8 }), W: fc.integer({ min: 3, max: 8 }), C: small(6),
-    K: fc.constantFrom(3, 5), stride: small(2), same: fc.boolean(),
+    N: small(2),
+    H: fc.integer({ min: 3, max: 8 }),
+    W: fc.integer({ min: 3, max: 8 }),
+    C: small(6),
+    K: fc.constantFrom(3, 5),
+    stride: small(2),
+    same: fc.boolean(),
   }).filter((c) => c.same || (c.H >= c.K && c.W >= c.K)).chain((c) =>
     fc.record({
       c: fc.constant(c),
@@ -107,15 +132,29 @@ Deno.test("gradcheck depthwise conv2d (groups = channels, 3x3 and 5x5, stride 1 
       b: dataArb(c.C),
     })
   );
-  const params = (c: { N: number; H: number; W: number; C: number; K: number; stride: number; same: boolean }) => {
+  const params = (
+    c: { N: number; H: number; W: number; C: number; K: number; stride: number; same: boolean },
+  ) => {
     const pad = (size: number) => {
       const total = Math.max((Math.ceil(size / c.stride) - 1) * c.stride + c.K - size, 0);
       return [Math.floor(total / 2), total - Math.floor(total / 2)];
     };
     const [t, b] = c.same ? pad(c.H) : [0, 0], [l, r] = c.same ? pad(c.W) : [0, 0];
     return cvRef.conv2dParams({
-      N: c.N, H: c.H, W: c.W, Cin: c.C, Cout: c.C, KH: c.K, KW: c.K, groups: c.C,
-      strideH: c.stride, strideW: c.stride, padTop: t, padBottom: b, padLeft: l, padRight: r,
+      N: c.N,
+      H: c.H,
+      W: c.W,
+      Cin: c.C,
+      Cout: c.C,
+      KH: c.K,
+      KW: c.K,
+      groups: c.C,
+      strideH: c.stride,
+      strideW: c.stride,
+      padTop: t,
+      padBottom: b,
+      padLeft: l,
+      padRight: r,
     });
   };
   await gradcheck({
@@ -159,35 +198,58 @@ Deno.test("gradcheck batchnorm2d in training mode (x, gamma, beta)", async () =>
     cpu: ({ s }, [x, g, b]) =>
       bnRef.batchNormTrainCpu(x, g, b, new Float64Array(s.C), new Float64Array(s.C).fill(1), s).y,
     cpuVjp: ({ s }, [x, g, b], dy) => {
-      const f = bnRef.batchNormTrainCpu(x, g, b, new Float64Array(s.C), new Float64Array(s.C).fill(1), s);
+      const f = bnRef.batchNormTrainCpu(
+        x,
+        g,
+        b,
+        new Float64Array(s.C),
+        new Float64Array(s.C).fill(1),
+        s,
+      );
       const r = bnRef.batchNormBackwardCpu(x, dy, g, f.mean, f.invstd, s);
       return [r.dx, r.dgamma, r.dbeta];
     },
     gpu: ({ s }, [x, weight, bias]) =>
-      batchNorm2d(x, { weight, bias, runningMean: zeros([s.C]), runningVar: ones([s.C]), eps: 1e-5, momentum: 0.1 }, true),
+      batchNorm2d(x, {
+        weight,
+        bias,
+        runningMean: zeros([s.C]),
+        runningVar: ones([s.C]),
+        eps: 1e-5,
+        momentum: 0.1,
+      }, true),
     tol: () => ({ forward: 2e-4, backward: 1e-3 }),
   }, 12);
 });
 
 const poolCase = fc.record({
-  N: small(2), H: fc.integer({ min: 2, max: 7 }), W: fc.integer({ min: 2, max: 7 }), C: small(4),
-  k: fc.constantFrom(2, 3), s: small(2), pad: fc.nat(1),
+  N: small(2),
+  H: fc.integer({ min: 2, max: 7 }),
+  W: fc.integer({ min: 2, max: 7 }),
+  C: small(4),
+  k: fc.constantFrom(2, 3),
+  s: small(2),
+  pad: fc.nat(1),
 }).filter((c) => c.H + 2 * c.pad >= c.k && c.W + 2 * c.pad >= c.k && c.pad * 2 <= c.k)
-  .chain((c) => fc.record({
-    c: fc.constant(c),
-    // Distinct values: a max pool's gradient is only defined without ties.
-    x: dataArb(c.N * c.H * c.W * c.C).map((a) => a.map((v, i) => Math.fround(v + i * 1e-4))),
-  }));
+  .chain((c) =>
+    fc.record({
+      c: fc.constant(c),
+      // Distinct values: a max pool's gradient is only defined without ties.
+      x: dataArb(c.N * c.H * c.W * c.C).map((a) => a.map((v, i) => Math.fround(v + i * 1e-4))),
+    })
+  );
 
 for (const kind of ["max", "avg"] as const) {
   Deno.test(`gradcheck ${kind} pool`, async () => {
-    const p = (c: { N: number; H: number; W: number; C: number; k: number; s: number; pad: number }) =>
-      ({ N: c.N, H: c.H, W: c.W, C: c.C, kernel: c.k, stride: c.s, padding: c.pad });
+    const p = (
+      c: { N: number; H: number; W: number; C: number; k: number; s: number; pad: number },
+    ) => ({ N: c.N, H: c.H, W: c.W, C: c.C, kernel: c.k, stride: c.s, padding: c.pad });
     await gradcheck({
       name: `${kind}Pool`,
       cases: poolCase,
       inputs: ({ c, x }) => [{ shape: [c.N, c.H, c.W, c.C], data: x }],
-      cpu: ({ c }, [x]) => kind === "max" ? poolRef.maxPool2dCpu(x, p(c)).y : poolRef.avgPool2dCpu(x, p(c)),
+      cpu: ({ c }, [x]) =>
+        kind === "max" ? poolRef.maxPool2dCpu(x, p(c)).y : poolRef.avgPool2dCpu(x, p(c)),
       cpuVjp: ({ c }, [x], dy) => [
         kind === "max"
           ? poolRef.maxPool2dBackwardCpu(dy, poolRef.maxPool2dCpu(x, p(c)).argmax, p(c))
@@ -214,7 +276,14 @@ Deno.test("gradcheck global average pool", async () => {
 });
 
 Deno.test("gradcheck channel concat (DenseNet) and channel scale (squeeze-excitation)", async () => {
-  const cases = fc.record({ N: small(2), H: small(4), W: small(4), c1: small(5), c2: small(5), c3: small(3) })
+  const cases = fc.record({
+    N: small(2),
+    H: small(4),
+    W: small(4),
+    c1: small(5),
+    c2: small(5),
+    c3: small(3),
+  })
     .chain((s) => {
       const rows = s.N * s.H * s.W;
       return fc.record({

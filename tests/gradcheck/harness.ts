@@ -112,7 +112,9 @@ export async function gradcheck<C>(spec: OpSpec<C>, numRuns = 12): Promise<void>
       // (b) GPU forward and backward against the reference.
       const tol = spec.tol?.(c) ?? { forward: 2e-5, backward: 1e-4 };
       const ts = inputs.map((i) =>
-        i.int ? tensor(Int32Array.from(i.data), i.shape) : tensor(Float32Array.from(i.data), i.shape)
+        i.int
+          ? tensor(Int32Array.from(i.data), i.shape)
+          : tensor(Float32Array.from(i.data), i.shape)
       );
       ts.forEach((t, k) => (t.requiresGrad = !inputs[k].int && vjp[k] !== null));
       const out = tidy(() => {

@@ -1,6 +1,10 @@
 import fc from "fast-check";
 import { dataArb, gradcheck } from "./harness.ts";
-import { matmulBackwardCpu, matmulCpu, type MatmulParams } from "../../packages/kernels/ops/matmul.ts";
+import {
+  matmulBackwardCpu,
+  matmulCpu,
+  type MatmulParams,
+} from "../../packages/kernels/ops/matmul.ts";
 import { matmul } from "../../packages/core/ops/matmul.ts";
 
 /** Sizes straddle the tile sizes (1, odd, > 32) so edge tiles and bounds checks run. */
@@ -43,6 +47,9 @@ Deno.test("gradcheck matmul (transposes, batches, a shared operand, odd sizes)",
       return [da, db];
     },
     gpu: (c, [a, b]) => matmul(a, b, { transA: c.p.transA, transB: c.p.transB }),
-    tol: (c) => ({ forward: 1e-5 * Math.sqrt(c.p.K), backward: 1e-5 * Math.sqrt(c.p.M * c.p.N * (c.p.batch ?? 1)) }),
+    tol: (c) => ({
+      forward: 1e-5 * Math.sqrt(c.p.K),
+      backward: 1e-5 * Math.sqrt(c.p.M * c.p.N * (c.p.batch ?? 1)),
+    }),
   }, 10);
 });

@@ -58,7 +58,9 @@ for (const decoupled of [false, true]) {
       (p, lr, wd) => {
         m = new Float64Array(p.size);
         v = new Float64Array(p.size);
-        return decoupled ? new AdamW([p], { lr, weightDecay: wd }) : new Adam([p], { lr, weightDecay: wd });
+        return decoupled
+          ? new AdamW([p], { lr, weightDecay: wd })
+          : new Adam([p], { lr, weightDecay: wd });
       },
       (w, g, lr, wd, step) => adamCpu(w, g, m, v, lr, step, { ...hp, weightDecay: wd }),
       2e-5,
@@ -66,12 +68,14 @@ for (const decoupled of [false, true]) {
   });
 }
 
-for (const variant of [
-  { momentum: 0, nesterov: false, dampening: 0 },
-  { momentum: 0.9, nesterov: false, dampening: 0 },
-  { momentum: 0.9, nesterov: false, dampening: 0.3 },
-  { momentum: 0.8, nesterov: true, dampening: 0 },
-]) {
+for (
+  const variant of [
+    { momentum: 0, nesterov: false, dampening: 0 },
+    { momentum: 0.9, nesterov: false, dampening: 0 },
+    { momentum: 0.9, nesterov: false, dampening: 0.3 },
+    { momentum: 0.8, nesterov: true, dampening: 0 },
+  ]
+) {
   Deno.test(`SGD ${JSON.stringify(variant)} matches the PyTorch update`, async () => {
     let buf: Float64Array;
     await run(

@@ -5,8 +5,17 @@ import { crossEntropy, logSoftmax } from "../../packages/core/ops/softmax.ts";
 import { tensor } from "../../packages/core/tensor.ts";
 
 Deno.test("gradcheck logSoftmax over the last axis", async () => {
-  const cases = fc.record({ rows: fc.integer({ min: 1, max: 9 }), cols: fc.integer({ min: 1, max: 13 }) })
-    .chain((s) => fc.record({ rows: fc.constant(s.rows), cols: fc.constant(s.cols), data: dataArb(s.rows * s.cols, -4, 4) }));
+  const cases = fc.record({
+    rows: fc.integer({ min: 1, max: 9 }),
+    cols: fc.integer({ min: 1, max: 13 }),
+  })
+    .chain((s) =>
+      fc.record({
+        rows: fc.constant(s.rows),
+        cols: fc.constant(s.cols),
+        data: dataArb(s.rows * s.cols, -4, 4),
+      })
+    );
   await gradcheck({
     name: "logSoftmax",
     cases,

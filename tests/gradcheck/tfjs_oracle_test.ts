@@ -40,16 +40,29 @@ Deno.test("tfjs oracle: MLP-like expression (matmul, bias broadcast, relu, sigmo
     fc.asyncProperty(cases, async ({ d, x, w, b, s }) => {
       // f(x, w, b, s) = mean(relu(x w^T + b) / s) + sum(sigmoid(x w^T) * x w^T) / n
       const f32 = (a: Float64Array) => Float32Array.from(a);
-      const [tx, tw, tb, ts] = [tf.tensor2d(f32(x), [d.n, d.k]), tf.tensor2d(f32(w), [d.c, d.k]), tf.tensor1d(f32(b)), tf.tensor1d(f32(s))];
+      const [tx, tw, tb, ts] = [
+        tf.tensor2d(f32(x), [d.n, d.k]),
+        tf.tensor2d(f32(w), [d.c, d.k]),
+        tf.tensor1d(f32(b)),
+        tf.tensor1d(f32(s)),
+      ];
       const tfFn = (X: tf.Tensor, W: tf.Tensor, B: tf.Tensor, S: tf.Tensor) => {
         const z = tf.matMul(X, W, false, true);
-        return tf.add(tf.mean(tf.div(tf.relu(tf.add(z, B)), S)), tf.div(tf.sum(tf.mul(tf.sigmoid(z), z)), d.n)) as tf.Scalar;
+        return tf.add(
+          tf.mean(tf.div(tf.relu(tf.add(z, B)), S)),
+          tf.div(tf.sum(tf.mul(tf.sigmoid(z), z)), d.n),
+        ) as tf.Scalar;
       };
       const grads = tf.grads((X, W, B, S) => tfFn(X, W, B, S))([tx, tw, tb, ts]);
       const expectedValue = await tfFn(tx, tw, tb, ts).data();
       const expected = await Promise.all(grads.map((g) => g.data()));
 
-      const ours = [tensor(f32(x), [d.n, d.k]), tensor(f32(w), [d.c, d.k]), tensor(f32(b)), tensor(f32(s))];
+      const ours = [
+        tensor(f32(x), [d.n, d.k]),
+        tensor(f32(w), [d.c, d.k]),
+        tensor(f32(b)),
+        tensor(f32(s)),
+      ];
       for (const t of ours) t.requiresGrad = true;
       const value = tidy(() => {
         const [X, W, B, S] = ours;
@@ -62,7 +75,9 @@ Deno.test("tfjs oracle: MLP-like expression (matmul, bias broadcast, relu, sigmo
         return v;
       });
       assertClose(await value.read(), expectedValue, 1e-5, "value");
-      for (let i = 0; i < 4; i++) assertClose(await ours[i].grad!.read(), expected[i], 1e-4, `grad #${i}`);
+      for (let i = 0; i < 4; i++) {
+        assertClose(await ours[i].grad!.read(), expected[i], 1e-4, `grad #${i}`);
+      }
       tf.dispose([tx, tw, tb, ts, ...grads]);
       value.dispose();
       for (const t of ours) {
@@ -90,7 +105,8 @@ Deno.test("tfjs oracle: log-softmax and label-smoothed softmax cross-entropy", a
       const onehot = tf.oneHot(tf.tensor1d(y, "int32"), d.c);
       const lossFn = (X: tf.Tensor) =>
         tf.losses.softmaxCrossEntropy(onehot, X, undefined, eps, tf.Reduction.MEAN) as tf.Scalar;
-      const lsFn = (X: tf.Tensor) => tf.sum(tf.mul(tf.logSoftmax(X), tf.range(1, d.c + 1))) as tf.Scalar;
+      const lsFn = (X: tf.Tensor) =>
+        tf.sum(tf.mul(tf.logSoftmax(X), tf.range(1, d.c + 1))) as tf.Scalar;
       const [lossGrad] = tf.grads(lossFn)([tx]);
       const [lsGrad] = tf.grads(lsFn)([tx]);
       const expected = {

@@ -32,8 +32,15 @@ export function batchNorm2d(
   const onTape = isGradEnabled() && [x, s.weight, s.bias].some((t) => t.requiresGrad);
   if (!training) {
     if (!onTape) {
-      const y = k.batchNormEval(g, x.buffer, s.weight.buffer, s.bias.buffer, s.runningMean.buffer,
-        s.runningVar.buffer, { ...p, activation });
+      const y = k.batchNormEval(
+        g,
+        x.buffer,
+        s.weight.buffer,
+        s.bias.buffer,
+        s.runningMean.buffer,
+        s.runningVar.buffer,
+        { ...p, activation },
+      );
       return fromBuffer(y, x.shape);
     }
     // Eval mode with gradients (frozen statistics): an affine map built from recorded ops.
@@ -41,8 +48,15 @@ export function batchNorm2d(
     const shift = sub(s.bias, mul(s.runningMean, scale));
     return activate(add(mul(x, scale), shift), activation);
   }
-  const { y, saved } = k.batchNormTrain(g, x.buffer, s.weight.buffer, s.bias.buffer,
-    s.runningMean.buffer, s.runningVar.buffer, p);
+  const { y, saved } = k.batchNormTrain(
+    g,
+    x.buffer,
+    s.weight.buffer,
+    s.bias.buffer,
+    s.runningMean.buffer,
+    s.runningVar.buffer,
+    p,
+  );
   const savedT = fromBuffer(saved, [2, C]);
   const out = record(fromBuffer(y, x.shape), "batchNorm2d", [x, s.weight, s.bias], (dy) => {
     const r = k.batchNormBackward(g, x.buffer, dy.buffer, s.weight.buffer, savedT.buffer, p);

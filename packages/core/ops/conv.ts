@@ -53,8 +53,22 @@ export function convParams(x: Tensor, w: Tensor, o: Conv2dOptions): cv.Conv2dPar
   }
   const [padTop, padBottom, padLeft, padRight] = pads;
   return {
-    N, H, W, Cin, Cout, KH, KW, strideH, strideW,
-    padTop, padBottom, padLeft, padRight, dilationH, dilationW, groups,
+    N,
+    H,
+    W,
+    Cin,
+    Cout,
+    KH,
+    KW,
+    strideH,
+    strideW,
+    padTop,
+    padBottom,
+    padLeft,
+    padRight,
+    dilationH,
+    dilationW,
+    groups,
   };
 }
 
@@ -100,13 +114,19 @@ export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
   const inputs = bias ? [x, w, bias] : [x, w];
   let y = record(fromBuffer(yBuf, shape), "conv2d", inputs, (dy) => {
     const q = dwParams(p);
-    const dx = !x.requiresGrad ? null : depthwise
+    const dx = !x.requiresGrad
+      ? null
+      : depthwise
       ? dw.depthwiseBackwardInput(g, dy.buffer, w.buffer, q)
       : cv.conv2dBackwardInput(g, dy.buffer, w.buffer, p);
-    const dW = !w.requiresGrad ? null : depthwise
+    const dW = !w.requiresGrad
+      ? null
+      : depthwise
       ? dw.depthwiseBackwardWeight(g, x.buffer, dy.buffer, q)
       : cv.conv2dBackwardWeight(g, x.buffer, dy.buffer, p);
-    const db = !bias?.requiresGrad ? null : depthwise
+    const db = !bias?.requiresGrad
+      ? null
+      : depthwise
       ? dw.depthwiseBackwardBias(g, dy.buffer, q)
       : cv.conv2dBackwardBias(g, dy.buffer, p);
     return [

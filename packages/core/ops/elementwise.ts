@@ -14,7 +14,10 @@ function binary(op: k.BinaryOp, a: Tensor, b: Tensor): Tensor {
   f32(a, op);
   f32(b, op);
   const shape = broadcastShapes([...a.shape], [...b.shape]);
-  const out = fromBuffer(k.binary(gpu(), op, a.buffer, [...a.shape], b.buffer, [...b.shape]), shape);
+  const out = fromBuffer(
+    k.binary(gpu(), op, a.buffer, [...a.shape], b.buffer, [...b.shape]),
+    shape,
+  );
   return record(out, op, [a, b], (dy) => {
     const needA = a.requiresGrad, needB = b.requiresGrad;
     switch (op) {

@@ -31,9 +31,14 @@ export function maxPool2d(x: Tensor, o: PoolOptions): Tensor {
 export function avgPool2d(x: Tensor, o: PoolOptions & { countIncludePad?: boolean }): Tensor {
   const p: k.AvgPool2dParams = { ...params(x, o), countIncludePad: o.countIncludePad };
   const { OH, OW } = k.pool2dGeometry(p);
-  return record(fromBuffer(k.avgPool2d(gpu(), x.buffer, p), [p.N, OH, OW, p.C]), "avgPool2d", [x], (dy) => [
-    fromBuffer(k.avgPool2dBackward(gpu(), dy.buffer, p), x.shape),
-  ]);
+  return record(
+    fromBuffer(k.avgPool2d(gpu(), x.buffer, p), [p.N, OH, OW, p.C]),
+    "avgPool2d",
+    [x],
+    (dy) => [
+      fromBuffer(k.avgPool2dBackward(gpu(), dy.buffer, p), x.shape),
+    ],
+  );
 }
 
 /** [N, H, W, C] -> [N, C] (adaptive average pool to 1x1, flattened). */
@@ -41,7 +46,12 @@ export function globalAvgPool(x: Tensor): Tensor {
   if (x.rank !== 4) throw new Error(`globalAvgPool needs NHWC input, got ${x}`);
   const [N, H, W, C] = x.shape;
   const p = { N, H, W, C };
-  return record(fromBuffer(k.globalAvgPool(gpu(), x.buffer, p), [N, C]), "globalAvgPool", [x], (dy) => [
-    fromBuffer(k.globalAvgPoolBackward(gpu(), dy.buffer, p), x.shape),
-  ]);
+  return record(
+    fromBuffer(k.globalAvgPool(gpu(), x.buffer, p), [N, C]),
+    "globalAvgPool",
+    [x],
+    (dy) => [
+      fromBuffer(k.globalAvgPoolBackward(gpu(), dy.buffer, p), x.shape),
+    ],
+  );
 }

@@ -27,7 +27,11 @@ export interface CrossEntropyOptions {
  * Mean cross-entropy of logits [N, C] against integer labels [N] (i32), with PyTorch's
  * semantics for class weights and label smoothing. Returns a scalar tensor.
  */
-export function crossEntropy(logits: Tensor, labels: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+export function crossEntropy(
+  logits: Tensor,
+  labels: Tensor,
+  opts: CrossEntropyOptions = {},
+): Tensor {
   if (logits.rank !== 2) throw new Error(`crossEntropy needs logits [N, C], got [${logits.shape}]`);
   if (labels.dtype !== "i32" || labels.size !== logits.shape[0]) {
     throw new Error(`crossEntropy needs i32 labels [${logits.shape[0]}], got ${labels}`);

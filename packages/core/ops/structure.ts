@@ -25,7 +25,10 @@ export function concatChannels(xs: Tensor[]): Tensor {
     return xs.map((x, i) => {
       const inC = channels[i];
       const grad = x.requiresGrad
-        ? fromBuffer(k.sliceChannels(gpu(), dy.buffer, { rows, inC: outC, outC: inC, offset }), x.shape)
+        ? fromBuffer(
+          k.sliceChannels(gpu(), dy.buffer, { rows, inC: outC, outC: inC, offset }),
+          x.shape,
+        )
         : null;
       offset += inC;
       return grad;

@@ -21,7 +21,15 @@ Deno.test("ReduceLROnPlateau follows PyTorch: reduce after patience+1 bad epochs
   // Epochs 3-5 are bad (3 > 2): reduce at epoch index 4. Cooldown 1 swallows epoch 5; then
   // epochs 6, 7, 8 are bad again: reduce at index 8.
   assert.deepEqual(lrs.map((v) => +v.toExponential(6)), [
-    1e-3, 1e-3, 1e-3, 1e-3, 1e-4, 1e-4, 1e-4, 1e-4, 1e-5,
+    1e-3,
+    1e-3,
+    1e-3,
+    1e-3,
+    1e-4,
+    1e-4,
+    1e-4,
+    1e-4,
+    1e-5,
   ]);
 });
 

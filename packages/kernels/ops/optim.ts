@@ -112,7 +112,9 @@ ${entry1d(WG)} {
   var d = grad[i]${p.weightDecay === 0 ? "" : ` + ${f32lit(p.weightDecay)} * w`};
   ${
     hasMomentum
-      ? `let b = select(${f32lit(p.momentum)} * buf[i] + ${f32lit(1 - p.dampening)} * d, d, hyper[1] > 0.5);
+      ? `let b = select(${f32lit(p.momentum)} * buf[i] + ${
+        f32lit(1 - p.dampening)
+      } * d, d, hyper[1] > 0.5);
   buf[i] = b;
   d = ${p.nesterov ? `d + ${f32lit(p.momentum)} * b` : "b"};`
       : "let unused = hyper[1];"

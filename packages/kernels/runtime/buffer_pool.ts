@@ -30,7 +30,9 @@ export class BufferPool {
     if (size > this.maxBufferSize) {
       throw new Error(
         `a tensor of ${(bytes / 2 ** 20).toFixed(1)} MiB exceeds this GPU's largest buffer ` +
-          `(${(this.maxBufferSize / 2 ** 20).toFixed(0)} MiB): use a smaller batch size or image size`,
+          `(${
+            (this.maxBufferSize / 2 ** 20).toFixed(0)
+          } MiB): use a smaller batch size or image size`,
       );
     }
     const stack = this.#free.get(size);

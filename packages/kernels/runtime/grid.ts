@@ -19,7 +19,9 @@ export const MAX_WORKGROUPS_PER_DIM = 65535;
 export function grid1d(groups: number, size: number): Grid1D {
   const x = Math.max(1, Math.min(groups, MAX_WORKGROUPS_PER_DIM));
   const y = Math.max(1, Math.ceil(groups / x));
-  if (y > MAX_WORKGROUPS_PER_DIM) throw new Error(`problem too large for one dispatch: ${groups} workgroups`);
+  if (y > MAX_WORKGROUPS_PER_DIM) {
+    throw new Error(`problem too large for one dispatch: ${groups} workgroups`);
+  }
   const group = y === 1 ? "wid.x" : `(wid.y * ${x}u + wid.x)`;
   return { workgroups: [x, y, 1], group, index: `(${group} * ${size}u + lid.x)` };
 }

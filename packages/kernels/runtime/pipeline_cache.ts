@@ -9,7 +9,9 @@ export class PipelineCache {
   }
 
   get(code: string, entryPoint = "main", constants?: Record<string, number>): GPUComputePipeline {
-    const key = constants ? `${entryPoint}|${JSON.stringify(constants)}|${code}` : `${entryPoint}|${code}`;
+    const key = constants
+      ? `${entryPoint}|${JSON.stringify(constants)}|${code}`
+      : `${entryPoint}|${code}`;
     let pipeline = this.#pipelines.get(key);
     if (!pipeline) {
       const module = this.device.createShaderModule({ code });
