@@ -27,7 +27,12 @@ export function noGrad<T>(fn: () => T): T {
 }
 
 /** Attaches a backward rule to an op's output when any input needs a gradient. */
-export function record(out: Tensor, op: string, inputs: Tensor[], backward: Node["backward"]) {
+export function record(
+  out: Tensor,
+  op: string,
+  inputs: Tensor[],
+  backward: Node["backward"],
+): Tensor {
   if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
     out.requiresGrad = true;
     out.node = { op, inputs, backward };

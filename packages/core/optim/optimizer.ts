@@ -9,7 +9,7 @@ import { type Tensor, zeros } from "../tensor.ts";
 export abstract class Optimizer {
   /** Completed steps (PyTorch's `state['step']`). */
   steps = 0;
-  readonly state = new Map<Tensor, Tensor[]>();
+  readonly state: Map<Tensor, Tensor[]> = new Map();
   #hyper: GPUBuffer[] = [];
 
   constructor(readonly params: Tensor[], public lr: number, private stateSlots: number) {

@@ -105,10 +105,13 @@ interface Window {
   activation: Activation;
 }
 
-function windowWgsl(s: Window, config: DepthwiseConfig, wg: number): {
+/** Generated source of one depthwise launch and its dispatch size. */
+export interface DepthwiseKernel {
   code: string;
   workgroups: [number, number, number];
-} {
+}
+
+function windowWgsl(s: Window, config: DepthwiseConfig, wg: number): DepthwiseKernel {
   const { T, zero, CV } = lanes(s.C, config);
   const TW = Math.max(1, Math.min(config.tileW ?? 4, s.outW));
   const blocks = Math.ceil(s.outW / TW);
@@ -182,7 +185,7 @@ export function depthwiseWgsl(
   p: DepthwiseParams,
   epilogue: { bias?: boolean; activation?: Activation } = {},
   config: DepthwiseConfig = {},
-) {
+): DepthwiseKernel {
   const { OH, OW } = validate(p);
   return windowWgsl(
     {
@@ -277,7 +280,10 @@ ${body.map((l) => "  " + l).join("\n")}
 }
 
 /** WGSL and grid of the input gradient (inputs dy, w; output dx). */
-export function depthwiseBackwardInputWgsl(p: DepthwiseParams, config: DepthwiseConfig = {}) {
+export function depthwiseBackwardInputWgsl(
+  p: DepthwiseParams,
+  config: DepthwiseConfig = {},
+): DepthwiseKernel {
   const { OH, OW } = validate(p);
   if (p.strideH > 1 || p.strideW > 1) return gatherInputWgsl(p, config);
   // Stride 1: dx[ih, iw] = sum dy[ih + PT - kh, iw + PL - kw] * w[kh, kw], a window sum over dy
@@ -324,7 +330,7 @@ export function depthwiseBackwardWeightWgsl(
   p: DepthwiseParams,
   config: DepthwiseConfig = {},
   accumulate = false,
-) {
+): DepthwiseKernel {
   const { OH, OW } = validate(p);
   const { T, zero, CV } = lanes(p.C, config);
   const wg = config.wgWeight ?? 64;

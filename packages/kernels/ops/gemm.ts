@@ -440,7 +440,12 @@ export interface GemmLaunch {
  * Records a GEMM. `buffers` are the inputs in `spec.inputs` order, then the bias and the
  * residual buffers if the epilogue uses them. Returns the output buffer.
  */
-export function gemm(g: Gpu, spec: GemmSpec, buffers: GPUBuffer[], launch: GemmLaunch = {}) {
+export function gemm(
+  g: Gpu,
+  spec: GemmSpec,
+  buffers: GPUBuffer[],
+  launch: GemmLaunch = {},
+): GPUBuffer {
   const e = spec.epilogue ?? {};
   const expected = spec.inputs.length + (e.bias ? 1 : 0) + (e.residual ? 1 : 0);
   if (buffers.length !== expected) {

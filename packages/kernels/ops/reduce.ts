@@ -70,7 +70,12 @@ function chunking(p: ReducePlan): { chunks: number; chunk: number } {
 }
 
 /** First pass: partial[c * outputs + o] = sum of chunk c of output o's reduced elements. */
-export function sumPartialWgsl(p: ReducePlan, chunks: number, chunk: number, scale: number) {
+export function sumPartialWgsl(
+  p: ReducePlan,
+  chunks: number,
+  chunk: number,
+  scale: number,
+): string {
   const total = p.outputs * chunks;
   const grid = gridFor(total, WG);
   const scaleExpr = scale === 1 ? "acc" : `acc * ${f32lit(scale)}`;
