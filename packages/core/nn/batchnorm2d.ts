@@ -50,13 +50,18 @@ export class BatchNorm2d extends Module {
   /** x [N, H, W, C]; `activation` is applied after the affine map (fused in eval mode). */
   forward(x: Tensor, activation: BnActivation = "none"): Tensor {
     if (this.training) gpu().run(INCREMENT, [this.numBatchesTracked.buffer], [1, 1, 1]);
-    return batchNorm2d(x, {
-      weight: this.weight,
-      bias: this.bias,
-      runningMean: this.runningMean,
-      runningVar: this.runningVar,
-      eps: this.eps,
-      momentum: this.momentum,
-    }, this.training, activation);
+    return batchNorm2d(
+      x,
+      {
+        weight: this.weight,
+        bias: this.bias,
+        runningMean: this.runningMean,
+        runningVar: this.runningVar,
+        eps: this.eps,
+        momentum: this.momentum,
+      },
+      this.training,
+      activation,
+    );
   }
 }

@@ -66,7 +66,9 @@ export class Conv2d extends Module {
     if (init === "default") {
       const bound = 1 / Math.sqrt(fanIn);
       this.weight = this.param("weight", uniform(shape, bound, rng));
-      this.bias = opts.bias === false ? null : this.param("bias", uniform([outChannels], bound, rng));
+      this.bias = opts.bias === false
+        ? null
+        : this.param("bias", uniform([outChannels], bound, rng));
     } else {
       const fan = init.kaimingNormal === "fan_in" ? fanIn : fanOut;
       this.weight = this.param("weight", normal(shape, Math.sqrt(2 / fan), rng));
