@@ -3,9 +3,10 @@
  * Debian's python3-torch / python3-torchvision into .cache/parity/<hash of the generator>/,
  * so a changed generator regenerates them. Missing PyTorch is a failure, never a skip.
  */
-import { dirname, fromFileUrl, join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
-const HERE = dirname(fromFileUrl(import.meta.url));
+const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, "..", "..");
 const GENERATOR = join(HERE, "generate_fixtures.py");
 /** Debian's interpreter: the one python3-torch installs into. */
