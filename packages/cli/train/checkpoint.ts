@@ -1,0 +1,182 @@
+/**
+ * Checkpoints: one safetensors file holding
+ * - the model's weights under their PyTorch names and layout (`exportStateDict`: conv weights
+ *   OIHW, `num_batches_tracked` int64), so the file loads in PyTorch and as `--pretrained`;
+ * - with the training state (`last.safetensors`): Adam's first and second moments per
+ *   parameter under `_train.adam_m.<name>` / `_train.adam_v.<name>` (the model's own layout,
+ *   conv weights HWIO), and the interrupted epoch's logits and per-step losses so far
+ *   (`_train.epoch_logits`, `_train.epoch_losses`);
+ * - `__metadata__.dermagpu`: JSON `CheckpointMeta` (run config, epoch, step within the epoch,
+ *   Adam step count and lr, scheduler state, best epoch, history).
+ * Files are written atomically (temp file + rename): a killed run leaves the previous file.
+ */
+import { gpu } from "../../kernels/runtime/gpu.ts";
+import { UserError } from "../../core/errors.ts";
+import { loadSafetensorsFile, saveSafetensorsFile } from "../../core/io/load.ts";
+import type { StateDict, StateTensor } from "../../core/io/state_dict.ts";
+import type { EpochRecord } from "../../core/metrics/run_results.ts";
+import type { Module } from "../../core/nn/module.ts";
+import { tensor } from "../../core/tensor.ts";
+import { exportStateDict, loadStateDict } from "../../models/load_weights.ts";
+import type { EpochAccumulator, Trainer } from "./trainer.ts";
+
+export const TRAIN_PREFIX = "_train.";
+const META_KEY = "dermagpu";
+
+/** What a checkpoint records besides tensors. Plain JSON. */
+export interface CheckpointMeta {
+  format: "dermagpu-checkpoint";
+  version: 1;
+  /** Model name ("resnet18", ...). */
+  model: string;
+  numClasses: number;
+  classNames: string[];
+  imageSize: number;
+  /** The run's options (see options.ts), for `--resume` and `evaluate`. */
+  config: Record<string, unknown>;
+  /** Epochs completed. */
+  epoch: number;
+  /** Steps completed in epoch `epoch` (0-based) when saved mid-epoch; 0 at an epoch boundary. */
+  step: number;
+  /** Optimisation steps since the start of training. */
+  globalStep: number;
+  optimizer: { steps: number; lr: number } | null;
+  scheduler: { best: number | null; badEpochs: number; cooldownLeft: number } | null;
+  /** Batch size of each step recorded in `_train.epoch_losses`. */
+  stepImages: number[];
+  /** Best epoch so far (1-based) and its validation balanced accuracy. */
+  best: { epoch: number; balancedAccuracy: number } | null;
+  history: EpochRecord[];
+  /** Wall seconds spent in the interrupted epoch before the checkpoint. */
+  epochSeconds?: number;
+}
+
+function f32(data: Float32Array, shape: number[]): StateTensor {
+  return { dtype: "float32", shape, data };
+}
+
+/** Throws a DivergedError-like UserError when a weight is not finite. */
+function assertFinite(name: string, data: Float32Array): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) {
+      throw new UserError(
+        `training diverged: parameter ${name} is not finite; try a lower --lr`,
+      );
+    }
+  }
+}
+
+/**
+ * Writes a checkpoint of `trainer`'s model (and, when `training` is set, the optimizer state and
+ * the interrupted epoch's accumulators). Refuses (throws) to save non-finite weights, so the
+ * previous checkpoint stays the last good one.
+ */
+export async function saveCheckpoint(
+  path: string,
+  model: Module,
+  meta: CheckpointMeta,
+  training?: { trainer: Trainer; acc?: EpochAccumulator | null },
+): Promise<void> {
+  const sd: StateDict = await exportStateDict(model);
+  for (const [k, t] of sd) if (t.data instanceof Float32Array) assertFinite(k, t.data);
+  if (training) {
+    const opt = training.trainer.optimizer;
+    for (const [name, p] of model.namedParameters()) {
+      const slots = opt.state.get(p);
+      if (!slots) continue;
+      const [m, v] = await Promise.all(slots.map((s) => s.read()));
+      sd.set(`${TRAIN_PREFIX}adam_m.${name}`, f32(m as Float32Array, [...p.shape]));
+      sd.set(`${TRAIN_PREFIX}adam_v.${name}`, f32(v as Float32Array, [...p.shape]));
+    }
+    const acc = training.acc;
+    if (acc && acc.steps > 0) {
+      const logits = await acc.readLogits();
+      sd.set(`${TRAIN_PREFIX}epoch_logits`, f32(logits, [acc.images, acc.numClasses]));
+      sd.set(`${TRAIN_PREFIX}epoch_losses`, f32(Float32Array.from(acc.lossValues), [acc.steps]));
+    }
+  }
+  await saveSafetensorsFile(path, sd, { [META_KEY]: JSON.stringify(meta) });
+}
+
+export interface LoadedCheckpoint {
+  meta: CheckpointMeta;
+  /** Model weights only (PyTorch names and layout). */
+  weights: StateDict;
+  /** The `_train.` entries, without the prefix. */
+  training: StateDict;
+}
+
+/** Reads a checkpoint written by saveCheckpoint; a UserError if it is not one. */
+export async function readCheckpoint(path: string): Promise<LoadedCheckpoint> {
+  const { stateDict, metadata } = await loadSafetensorsFile(path);
+  const raw = metadata[META_KEY];
+  let meta: CheckpointMeta | null = null;
+  try {
+    meta = raw ? JSON.parse(raw) as CheckpointMeta : null;
+  } catch {
+    meta = null;
+  }
+  if (!meta || meta.format !== "dermagpu-checkpoint") {
+    throw new UserError(
+      `${path}: not a dermagpu checkpoint (no dermagpu metadata); pass a best.safetensors or ` +
+        `last.safetensors written by train`,
+    );
+  }
+  const weights: StateDict = new Map(), training: StateDict = new Map();
+  for (const [k, t] of stateDict) {
+    if (k.startsWith(TRAIN_PREFIX)) training.set(k.slice(TRAIN_PREFIX.length), t);
+    else weights.set(k, t);
+  }
+  return { meta, weights, training };
+}
+
+/** Loads the checkpoint's weights into `model` (strict: every key and shape must match). */
+export function loadCheckpointWeights(model: Module, ckpt: LoadedCheckpoint, file: string): void {
+  loadStateDict(model, ckpt.weights, { strict: true, file, normalize: false });
+}
+
+/**
+ * Restores Adam's moments, step count and lr and the scheduler from a checkpoint. Call after
+ * loading the weights and constructing the trainer (the parameters must be the trainer's).
+ */
+export function restoreTrainingState(trainer: Trainer, ckpt: LoadedCheckpoint): void {
+  const opt = trainer.optimizer;
+  const { meta, training } = ckpt;
+  for (const [name, p] of trainer.model.namedParameters()) {
+    const m = training.get(`adam_m.${name}`), v = training.get(`adam_v.${name}`);
+    if (!m || !v) continue;
+    for (const s of opt.state.get(p) ?? []) s.dispose();
+    opt.state.set(p, [
+      tensor(m.data as Float32Array, p.shape).keep(),
+      tensor(v.data as Float32Array, p.shape).keep(),
+    ]);
+  }
+  if (meta.optimizer) {
+    opt.steps = meta.optimizer.steps;
+    opt.lr = meta.optimizer.lr;
+  }
+  if (meta.scheduler) {
+    trainer.scheduler.load({ ...meta.scheduler, best: meta.scheduler.best ?? Infinity });
+  }
+  gpu().check();
+}
+
+/** The interrupted epoch's saved logits and losses, if the checkpoint is mid-epoch. */
+export function savedEpochProgress(
+  ckpt: LoadedCheckpoint,
+): { logits: Float32Array; losses: Float32Array; stepImages: number[] } | null {
+  if (ckpt.meta.step === 0) return null;
+  const logits = ckpt.training.get("epoch_logits"), losses = ckpt.training.get("epoch_losses");
+  if (!logits || !losses) return null;
+  return {
+    logits: logits.data as Float32Array,
+    losses: losses.data as Float32Array,
+    stepImages: ckpt.meta.stepImages,
+  };
+}
+
+/** JSON for the scheduler state (Infinity is not JSON). */
+export function schedulerMeta(trainer: Trainer): CheckpointMeta["scheduler"] {
+  const s = trainer.scheduler.toJSON();
+  return { ...s, best: Number.isFinite(s.best) ? s.best : null };
+}

@@ -1,0 +1,233 @@
+/**
+ * `train` flags and the adapter-aware profiles.
+ *
+ * Profiles fill in every setting not given as a flag:
+ * - `full` (default on a hardware GPU): the study as published, 224 px, the full data, 20
+ *   epochs, batch 32, all four models.
+ * - `quick` (default on a software adapter such as llvmpipe, where `gpu().info.isFallback`):
+ *   QUICK below, sized so the four models train and test within about 10 minutes on a
+ *   2-core machine. It is a smoke test of the whole pipeline, not a result.
+ * `--profile quick|full` picks one explicitly.
+ */
+import { parseArgs } from "node:util";
+import { UserError } from "../../core/errors.ts";
+import { SPLIT_MODES, type SplitMode } from "../../core/data/split.ts";
+import { MODEL_CHOICES, STUDY_MODELS } from "./models.ts";
+
+export type ProfileName = "quick" | "full";
+
+export interface TrainOptions {
+  models: string[];
+  data?: string;
+  split: SplitMode;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  imageSize: number;
+  /** "none", "torchvision" or a weights file. */
+  pretrained: string;
+  seed: number;
+  out: string;
+  /** ReduceLROnPlateau patience (epochs without val-loss improvement before lr x 0.1). */
+  patience: number;
+  /** Stop after this many epochs without a better val balanced accuracy (0: never). */
+  earlyStop: number;
+  /** Images in total (stratified subset of each split, 80/10/10); 0: all. */
+  limit: number;
+  classWeights: boolean;
+  /** Steps between mid-epoch checkpoints (0: only at epoch ends). */
+  checkpointEvery: number;
+  /** Image cache folder (default ~/.cache/dermagpu). */
+  cacheDir?: string;
+  profile: ProfileName;
+  /** Plain-log progress line every N batches. */
+  logEvery: number;
+}
+
+/** The quick profile: what a software adapter trains by default. */
+export const QUICK = {
+  imageSize: 32,
+  epochs: 1,
+  batchSize: 32,
+  limit: 1000,
+} as const;
+
+/** The full study. */
+export const FULL = {
+  imageSize: 224,
+  epochs: 20,
+  batchSize: 32,
+  limit: 0,
+} as const;
+
+export const TRAIN_USAGE = `usage: train [--model NAME]... [--data DIR] [--split lesion|random]
+  [--epochs N] [--batch-size N] [--lr X] [--image-size PX] [--pretrained none|torchvision|FILE]
+  [--seed S] [--out DIR] [--patience N] [--early-stop N] [--limit N] [--class-weights]
+  [--checkpoint-every STEPS] [--cache-dir DIR] [--profile quick|full] [--log-every N]
+  train --resume DIR
+models: ${MODEL_CHOICES.join(", ")} (default: the four study models)`;
+
+export interface ParsedTrainArgs {
+  /** Set when --resume was given: everything else comes from DIR/run.json. */
+  resume?: string;
+  /** The flags as given (undefined when absent). */
+  given: Partial<TrainOptions>;
+  help: boolean;
+}
+
+function intFlag(name: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) {
+    throw new UserError(`--${name} ${v}: expected an integer >= ${min}`);
+  }
+  return n;
+}
+
+/** Parses the command line; a UserError names the bad flag. */
+export function parseTrainArgs(args: string[]): ParsedTrainArgs {
+  let values: Record<string, string | string[] | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        model: { type: "string", multiple: true },
+        data: { type: "string" },
+        split: { type: "string" },
+        epochs: { type: "string" },
+        "batch-size": { type: "string" },
+        lr: { type: "string" },
+        "image-size": { type: "string" },
+        pretrained: { type: "string" },
+        seed: { type: "string" },
+        out: { type: "string" },
+        patience: { type: "string" },
+        "early-stop": { type: "string" },
+        limit: { type: "string" },
+        "class-weights": { type: "boolean" },
+        "checkpoint-every": { type: "string" },
+        "cache-dir": { type: "string" },
+        profile: { type: "string" },
+        "log-every": { type: "string" },
+        resume: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (e) {
+    throw new UserError(`${(e as Error).message}\n${TRAIN_USAGE}`);
+  }
+  const s = (k: string) => values[k] as string | undefined;
+  const given: Partial<TrainOptions> = {};
+  const models = (values.model as string[] | undefined)?.flatMap((m) => m.split(","))
+    .map((m) => m.trim()).filter(Boolean);
+  if (models?.length) {
+    for (const m of models) {
+      if (!MODEL_CHOICES.includes(m)) {
+        throw new UserError(`--model ${m}: unknown model; choose from ${MODEL_CHOICES.join(", ")}`);
+      }
+    }
+    given.models = [...new Set(models)];
+  }
+  if (s("data") !== undefined) given.data = s("data");
+  if (s("split") !== undefined) {
+    if (!SPLIT_MODES.includes(s("split") as SplitMode)) {
+      throw new UserError(`--split ${s("split")}: expected ${SPLIT_MODES.join(" or ")}`);
+    }
+    given.split = s("split") as SplitMode;
+  }
+  given.epochs = intFlag("epochs", s("epochs"), 1);
+  given.batchSize = intFlag("batch-size", s("batch-size"), 1);
+  given.imageSize = intFlag("image-size", s("image-size"), 8);
+  given.seed = intFlag("seed", s("seed"), 0);
+  given.patience = intFlag("patience", s("patience"), 0);
+  given.earlyStop = intFlag("early-stop", s("early-stop"), 0);
+  given.limit = intFlag("limit", s("limit"), 8);
+  given.checkpointEvery = intFlag("checkpoint-every", s("checkpoint-every"), 0);
+  given.logEvery = intFlag("log-every", s("log-every"), 1);
+  if (s("lr") !== undefined) {
+    const lr = Number(s("lr"));
+    if (!(lr > 0) || !Number.isFinite(lr)) {
+      throw new UserError(`--lr ${s("lr")}: expected a positive number, e.g. 1e-3`);
+    }
+    given.lr = lr;
+  }
+  if (s("pretrained") !== undefined) given.pretrained = s("pretrained");
+  if (s("out") !== undefined) given.out = s("out");
+  if (s("cache-dir") !== undefined) given.cacheDir = s("cache-dir");
+  if (values["class-weights"]) given.classWeights = true;
+  if (s("profile") !== undefined) {
+    if (s("profile") !== "quick" && s("profile") !== "full") {
+      throw new UserError(`--profile ${s("profile")}: expected quick or full`);
+    }
+    given.profile = s("profile") as ProfileName;
+  }
+  for (const k of Object.keys(given) as (keyof TrainOptions)[]) {
+    if (given[k] === undefined) delete given[k];
+  }
+  const resume = s("resume");
+  if (resume !== undefined && Object.keys(given).length) {
+    throw new UserError(
+      `--resume ${resume} takes no other flags: the run continues with the options in ` +
+        `${resume}/run.json`,
+    );
+  }
+  return { resume, given, help: Boolean(values.help) };
+}
+
+/** A timestamped default output folder, e.g. runs/2026-11-26T07-30-00. */
+export function defaultOut(now = new Date()): string {
+  return `runs/${now.toISOString().slice(0, 19).replace(/:/g, "-")}`;
+}
+
+/**
+ * Fills in what the flags left open from the profile: `quick` when `isFallback` (unless
+ * --profile says otherwise), else `full`.
+ */
+export function resolveTrainOptions(
+  given: Partial<TrainOptions>,
+  isFallback: boolean,
+): TrainOptions {
+  const profile: ProfileName = given.profile ?? (isFallback ? "quick" : "full");
+  const p = profile === "quick" ? QUICK : FULL;
+  return {
+    models: given.models ?? [...STUDY_MODELS],
+    data: given.data,
+    split: given.split ?? "lesion",
+    epochs: given.epochs ?? p.epochs,
+    batchSize: given.batchSize ?? p.batchSize,
+    lr: given.lr ?? 1e-3,
+    imageSize: given.imageSize ?? p.imageSize,
+    pretrained: given.pretrained ?? "none",
+    seed: given.seed ?? 0,
+    out: given.out ?? defaultOut(),
+    patience: given.patience ?? 3,
+    earlyStop: given.earlyStop ?? 0,
+    limit: given.limit ?? p.limit,
+    classWeights: given.classWeights ?? false,
+    checkpointEvery: given.checkpointEvery ?? 100,
+    cacheDir: given.cacheDir,
+    profile,
+    logEvery: given.logEvery ?? 10,
+  };
+}
+
+/** The first lines printed: what will run and why. */
+export function describeRun(o: TrainOptions, adapter: string, isFallback: boolean): string[] {
+  const lines = [
+    `dermagpu train: ${o.profile} profile on ${adapter}${isFallback ? " (software adapter)" : ""}`,
+  ];
+  if (o.profile === "quick") {
+    lines.push(
+      `quick profile: ${o.imageSize} px, ${o.epochs} epoch(s), ${
+        o.limit ? `a stratified subset of ${o.limit} images` : "all images"
+      }, batch ${o.batchSize}, models ${o.models.join(", ")}: a smoke test sized for ~10 min ` +
+        `on a 2-core CPU. Pass --profile full (or explicit flags) for the study.`,
+    );
+  }
+  lines.push(
+    `models ${o.models.join(", ")}; ${o.split} split, seed ${o.seed}; ${o.epochs} epoch(s) of ` +
+      `batch ${o.batchSize} at ${o.imageSize} px; Adam lr ${o.lr}; pretrained ${o.pretrained}; ` +
+      `output ${o.out}`,
+  );
+  return lines;
+}
