@@ -35,7 +35,8 @@ export function record(
 ): Tensor {
   if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
     out.requiresGrad = true;
-    out.node = { op, inputs, backward };
+    // A copy: callers may keep growing their array (DenseNet's running feature list).
+    out.node = { op, inputs: [...inputs], backward };
   }
   return out;
 }

@@ -14,8 +14,10 @@ For each of resnet18, densenet121, mobilenet_v2 and efficientnet_b0 it writes OU
   logits.npy    eval-mode logits [2, 1000]
   grad_<key>.npy  gradients of a few parameters after one training-mode forward and backward of
                 the mean cross-entropy, with dropout and stochastic depth set to 0 (they draw
-                random masks that no other framework can reproduce)
-  meta.json     the gradient keys and the versions that made the files
+                random masks that no other framework can reproduce), computed in float64 (the
+                reference) and stored as float32
+  meta.json     the gradient keys, PyTorch's own float32 error on each gradient (max |f32 - f64|
+                / (1 + max |f64|): how sensitive this random network is), the versions
 """
 import json
 import os
@@ -73,7 +75,10 @@ def main(out: str) -> None:
             logits = model(x)
         sd = model.state_dict()
         if name == "densenet121":
-            sd = {old_densenet_key(k): v for k, v in sd.items()}
+            # Like the official file: old key names, and no num_batches_tracked (it predates them).
+            sd = {
+                old_densenet_key(k): v for k, v in sd.items() if not k.endswith("num_batches_tracked")
+            }
             torch.save(sd, os.path.join(folder, "weights.pth"), _use_new_zipfile_serialization=False)
         else:
             torch.save(sd, os.path.join(folder, "weights.pth"))
@@ -83,18 +88,30 @@ def main(out: str) -> None:
             if type(mod).__name__ == "StochasticDepth":
                 mod.p = 0.0
         model.train()
-        model.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(x), labels)
-        loss.backward()
-        params = dict(model.named_parameters())
+        grads = {}
+        for dtype in (torch.float32, torch.float64):
+            m = model.to(dtype)
+            m.zero_grad()
+            loss = torch.nn.functional.cross_entropy(m(x.to(dtype)), labels)
+            loss.backward()
+            params = dict(m.named_parameters())
+            grads[dtype] = {k: params[k].grad.detach().clone() for k in grad_keys}
+            if dtype == torch.float32:
+                loss32 = loss.item()
+        f32_error = {}
         for key in grad_keys:
-            np.save(os.path.join(folder, f"grad_{key}.npy"), params[key].grad.numpy())
+            ref = grads[torch.float64][key]
+            err = (grads[torch.float32][key].double() - ref).abs().max() / (1 + ref.abs().max())
+            f32_error[key] = err.item()
+            np.save(os.path.join(folder, f"grad_{key}.npy"), ref.float().numpy())
+        loss = torch.tensor(loss32)
         np.save(os.path.join(folder, "input.npy"), x.numpy())
         np.save(os.path.join(folder, "labels.npy"), labels.numpy())
         np.save(os.path.join(folder, "logits.npy"), logits.numpy())
         meta = {
             "model": name,
             "grad_keys": grad_keys,
+            "torch_f32_grad_error": f32_error,
             "train_loss": loss.item(),
             "torch": torch.__version__,
             "torchvision": torchvision.__version__,

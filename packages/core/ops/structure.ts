@@ -5,7 +5,8 @@ import { fromBuffer, type Tensor } from "../tensor.ts";
 import { record } from "../autograd.ts";
 
 /** Concatenates NHWC tensors along the channel (last) axis. */
-export function concatChannels(xs: Tensor[]): Tensor {
+export function concatChannels(inputs: readonly Tensor[]): Tensor {
+  const xs = [...inputs]; // the backward must see the inputs of this call only
   if (!xs.length) throw new Error("concatChannels needs at least one tensor");
   const lead = xs[0].shape.slice(0, -1);
   for (const x of xs) {
