@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { downloadWeights, hashPrefixOf, sha256Hex } from "./download.ts";
 
 /** A local server for one fixture file; counts requests. */
-async function serve(files: Record<string, Uint8Array>) {
+function serve(files: Record<string, Uint8Array>) {
   let requests = 0;
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
     requests++;
@@ -32,7 +32,7 @@ Deno.test("downloadWeights verifies the hash prefix, caches, and refuses a corru
   const prefix = (await sha256Hex(bytes)).slice(0, 8);
   const bad = Uint8Array.from(bytes);
   bad[100] ^= 0xff;
-  const { base, server, count } = await serve({
+  const { base, server, count } = serve({
     [`/models/tiny-${prefix}.pth`]: bytes,
     [`/models/tampered-${prefix}.pth`]: bad,
   });
