@@ -121,7 +121,7 @@ const WANTED_FEATURES = ["subgroups", "shader-f16", "timestamp-query"] as const;
 /** Acquires the adapter and device once; later calls return the same runtime. */
 export function initGpu(): Promise<Gpu> {
   if (current) return Promise.resolve(current);
-  pending ??= acquire().then((g) => current = g).finally(() => pending = null);
+  pending ??= requestGpu().then((g) => current = g).finally(() => pending = null);
   return pending;
 }
 
@@ -131,7 +131,8 @@ export function gpu(): Gpu {
   return current;
 }
 
-async function acquire(): Promise<Gpu> {
+/** A new runtime on a freshly requested adapter and device (initGpu() shares one). */
+export async function requestGpu(): Promise<Gpu> {
   if (!("gpu" in navigator) || !navigator.gpu) {
     throw new GpuError(
       "WebGPU is not available in this runtime: run with Deno 2 (npx -y deno@2.9.6 ...)",

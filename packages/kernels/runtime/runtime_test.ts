@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { bucketSize } from "./buffer_pool.ts";
-import { initGpu } from "./gpu.ts";
+import { Gpu, initGpu, requestGpu } from "./gpu.ts";
 import { grid1d } from "./grid.ts";
 
 Deno.test("the adapter is found and described (fails, never skips, without one)", async () => {
@@ -64,4 +64,37 @@ Deno.test("a shader error surfaces as an exception at the next readback", async 
   g.run("this is not wgsl", [buf], [1, 1, 1]);
   await assert.rejects(() => g.read(buf, 16), /GPU error/);
   g.pool.release(buf);
+});
+
+Deno.test("a lost device gives a clear error instead of a hang", async () => {
+  const first = await initGpu();
+  const adapter = await navigator.gpu.requestAdapter();
+  const device = await adapter!.requestDevice();
+  const g = new Gpu(device, first.info);
+  const buf = g.upload(new Float32Array([1, 2, 3, 4]));
+  device.destroy();
+  await device.lost;
+  assert.throws(
+    () => g.run("@compute @workgroup_size(1) fn main() {}", [], [1, 1, 1]),
+    /GPU device was lost/,
+  );
+  await assert.rejects(() => g.read(buf, 16), /GPU device was lost/);
+});
+
+Deno.test("no adapter: one clear sentence saying what to install", async () => {
+  const gpuApi = navigator.gpu;
+  const original = gpuApi.requestAdapter;
+  Object.defineProperty(gpuApi, "requestAdapter", {
+    value: () => Promise.resolve(null),
+    configurable: true,
+  });
+  try {
+    await assert.rejects(
+      requestGpu,
+      /^Error: no WebGPU adapter found: install .*mesa-vulkan-drivers/,
+    );
+  } finally {
+    Object.defineProperty(gpuApi, "requestAdapter", { value: original, configurable: true });
+  }
+  assert.ok(await navigator.gpu.requestAdapter(), "the real adapter is back");
 });
