@@ -42,6 +42,8 @@ export interface TrainOptions {
   profile: ProfileName;
   /** Plain-log progress line every N batches. */
   logEvery: number;
+  /** The settings the profile filled in (not given as flags). */
+  fromProfile?: string[];
 }
 
 /** The quick profile: what a software adapter trains by default. */
@@ -49,7 +51,7 @@ export const QUICK = {
   imageSize: 32,
   epochs: 1,
   batchSize: 32,
-  limit: 1000,
+  limit: 1500,
 } as const;
 
 /** The full study. */
@@ -208,15 +210,22 @@ export function resolveTrainOptions(
     cacheDir: given.cacheDir,
     profile,
     logEvery: given.logEvery ?? 10,
+    fromProfile: (["imageSize", "epochs", "batchSize", "limit"] as const).filter((k) =>
+      given[k] === undefined
+    ),
   };
 }
 
 /** The first lines printed: what will run and why. */
-export function describeRun(o: TrainOptions, adapter: string, isFallback: boolean): string[] {
+export function describeRun(
+  o: TrainOptions,
+  adapter: string,
+  isFallback: boolean,
+): string[] {
   const lines = [
     `dermagpu train: ${o.profile} profile on ${adapter}${isFallback ? " (software adapter)" : ""}`,
   ];
-  if (o.profile === "quick") {
+  if (o.profile === "quick" && (o.fromProfile?.length ?? 0) > 0) {
     lines.push(
       `quick profile: ${o.imageSize} px, ${o.epochs} epoch(s), ${
         o.limit ? `a stratified subset of ${o.limit} images` : "all images"
