@@ -7,7 +7,10 @@
  *
  *   npx -y deno@2.9.6 run -A benches/tfslim_probe.ts [--images 400] [--size 128]
  *       [--test-frac 0.3] [--seed 0] [--l2 0.01] [--iters 500] [--batch 16]
- *       [--data DIR] [--weights DIR] [--cache-dir DIR]
+ *       [--data DIR] [--weights DIR] [--cache-dir DIR] [--symmetric-too]
+ *
+ * --symmetric-too adds a third run: the TF-slim weights in a model with torchvision's symmetric
+ * padding (`tfPadding: false`), to see what the padding convention is worth.
  *
  * The random network keeps torchvision's initialisation with eval-mode (identity) BatchNorm, so
  * its activations shrink about 20x per stage (pooled features around 1e-10); ReLU6 on such
@@ -37,8 +40,12 @@ import {
   defaultTfSlimDir,
   loadTfSlimMobileNetV2,
   pooledFeatures,
+  readTfSlimMapping,
   TFSLIM_NORMALIZE,
+  tfSlimStateDict,
 } from "../packages/models/tfslim_mobilenet_v2.ts";
+import { loadWeightsFile } from "../packages/core/io/load.ts";
+import { loadStateDict } from "../packages/models/load_weights.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -53,6 +60,7 @@ const { values } = parseArgs({
     data: { type: "string" },
     weights: { type: "string" },
     "cache-dir": { type: "string" },
+    "symmetric-too": { type: "boolean", default: false },
   },
 });
 
@@ -247,11 +255,28 @@ const results: Record<string, unknown> = {
 };
 const majority = Math.max(...CLASSES.map((_, c) => yTest.filter((t) => t === c).length));
 results.majorityTestAcc = +(majority / yTest.length).toFixed(4);
-for (const kind of ["tfslim", "random"] as const) {
+/** The TF-slim weights in a torchvision-padded model (what ignoring TF's padding costs). */
+async function symmetricPadded(): Promise<MobileNetV2> {
+  const sd = tfSlimStateDict(
+    await loadWeightsFile(weightsDir, { rawKeys: true }),
+    await readTfSlimMapping(weightsDir),
+    { dir: weightsDir },
+  );
+  const model = mobilenetV2({ numClasses: NUM_CLASSES, seed });
+  loadStateDict(model, sd, { skipHead: true, normalize: false });
+  return model.eval();
+}
+
+const kinds = values["symmetric-too"]
+  ? ["tfslim", "random", "tfslim-sympad"]
+  : ["tfslim", "random"];
+for (const kind of kinds) {
   t0 = performance.now();
   const model = kind === "tfslim"
     ? await loadTfSlimMobileNetV2(weightsDir, { numClasses: NUM_CLASSES, seed })
-    : mobilenetV2({ numClasses: NUM_CLASSES, seed, tfPadding: true }).eval();
+    : kind === "random"
+    ? mobilenetV2({ numClasses: NUM_CLASSES, seed, tfPadding: true }).eval()
+    : await symmetricPadded();
   const feats = await extract(model);
   model.dispose();
   const featSec = (performance.now() - t0) / 1000;
@@ -273,7 +298,7 @@ for (const kind of ["tfslim", "random"] as const) {
   };
   results[kind] = r;
   console.log(
-    `${kind.padEnd(6)}: test acc ${(te.acc * 100).toFixed(1)}%, balanced acc ` +
+    `${kind.padEnd(13)}: test acc ${(te.acc * 100).toFixed(1)}%, balanced acc ` +
       `${(te.bal * 100).toFixed(1)}% (train acc ${(tr.acc * 100).toFixed(1)}%); ` +
       `${active}/1280 non-constant features; features ${featSec.toFixed(1)} s, ` +
       `fit ${fitSec.toFixed(1)} s`,
