@@ -52,7 +52,8 @@ import { buildModel, minInputSize, type TrainableModel, weightsUrl } from "./mod
 import { describeRun, type TrainOptions } from "./options.ts";
 import { consoleSink, formatDuration, Progress, type ProgressSink } from "./progress.ts";
 import { stratifiedSubset } from "./subset.ts";
-import { DivergedError, EpochAccumulator, Trainer } from "./trainer.ts";
+import { EpochAccumulator, Trainer } from "./trainer.ts";
+import { explainFailure } from "./failure.ts";
 
 export const CLASS_NAMES: string[] = [...CLASSES];
 
@@ -421,11 +422,7 @@ export async function trainModel(
     await writeTextAtomic(resultPath, JSON.stringify(result) + "\n");
     return result;
   } catch (e) {
-    if (e instanceof DivergedError) {
-      const kept = (await exists(lastPath)) ? `; the last good checkpoint is ${lastPath}` : "";
-      throw new UserError(`${name}: ${e.message}${kept}`);
-    }
-    throw e;
+    throw explainFailure(e, name, (await exists(lastPath)) ? lastPath : undefined);
   } finally {
     trainer.dispose();
     model.dispose();
