@@ -8,7 +8,7 @@
  *   deno task bench [--quick] [--batch 64] [--size 224] [--models a,b] [--ops conv,depthwise,
  *                   bn,pool,matmul] [--max-per-model N] [--matmul 1024,2048,4096]
  *                   [--iterations 5] [--warmup 2] [--no-tfjs] [--no-check] [--tune]
- *                   [--out FILE]
+ *                   [--budget-s S] [--out FILE]
  *
  * --quick: batch 8 at 64 px, 4 conv shapes (2 depthwise, 1 BN, 1 pool) per model, matmul
  * 256/512: a couple of minutes on llvmpipe. --tune: also time every GEMM tile config on each
@@ -53,6 +53,7 @@ const { values } = parseArgs({
     "no-tfjs": { type: "boolean", default: false },
     "no-check": { type: "boolean", default: false },
     tune: { type: "boolean", default: false },
+    "budget-s": { type: "string" },
     out: { type: "string" },
   },
 });
@@ -67,6 +68,8 @@ const matmulSizes = (values.matmul ?? (quick ? "256,512" : "1024,2048,4096")).sp
   Number,
 );
 const wantedOps = new Set(values.ops.split(","));
+/** Stop starting new layer shapes after this many seconds (matmuls always run). */
+const budgetS = Number(values["budget-s"] ?? Infinity);
 const models = (values.models?.split(",") ?? MODEL_NAMES) as ModelName[];
 for (const m of models) if (!MODEL_NAMES.includes(m)) throw new Error(`unknown model ${m}`);
 
@@ -117,6 +120,8 @@ interface Case {
   op: string;
   shape: string;
   layer?: Layer;
+  /** Shape as numbers when there is no layer (matmul). */
+  params?: Record<string, unknown>;
   models: string[];
   count: number;
   flops: number;
@@ -134,13 +139,15 @@ interface Case {
 export interface Result {
   op: string;
   shape: string;
+  /** The shape as numbers ({ kind, ...params }), for the PyTorch reference to rebuild it. */
+  params: Record<string, unknown>;
   models: string[];
   count: number;
   flops: number;
   bytes: number;
   ours: Timing | null;
   tfjs: Timing | null;
-  /** max |ours - tfjs| / max |tfjs| of the first output. */
+  /** max |ours - tfjs| / max |tfjs| over (a prefix of) the first output. */
   relErr?: number;
   config?: string;
   error?: string;
@@ -442,6 +449,7 @@ function matmulCase(n: number): Case {
   return {
     op: "matmul",
     shape: `${n}x${n}x${n}`,
+    params: { kind: "matmul", M: n, N: n, K: n },
     models: [],
     count: 1,
     flops: 2 * n * n * n,
@@ -479,18 +487,27 @@ function spread<T>(items: T[], k: number): T[] {
   );
 }
 const selected = new Map<string, { layer: Layer; models: string[]; count: number }>();
-for (const m of models) {
+// Round-robin over the models (each in network order), so a --budget-s cut-off leaves every
+// model with its first layers measured.
+const queues = models.map((m) => {
   const layers = modelLayers(m, batch, size);
+  const picked: Layer[] = [];
   for (const kind of ["conv", "depthwise", "bn", "pool"]) {
     if (!wantedOps.has(kind)) continue;
-    const ofKind = layers.filter((l) => KIND_OF[l.op.kind] === kind);
-    for (const l of spread(ofKind, LIMITS[kind])) {
-      const s = selected.get(l.key);
-      if (s) {
-        s.models.push(m);
-        s.count += l.count;
-      } else selected.set(l.key, { layer: l, models: [m], count: l.count });
-    }
+    picked.push(...spread(layers.filter((l) => KIND_OF[l.op.kind] === kind), LIMITS[kind]));
+  }
+  const order = new Map(layers.map((l, i) => [l.key, i]));
+  return { m, layers: picked.sort((a, b) => order.get(a.key)! - order.get(b.key)!) };
+});
+for (let i = 0; queues.some((q) => i < q.layers.length); i++) {
+  for (const { m, layers } of queues) {
+    const l = layers[i];
+    if (!l) continue;
+    const s = selected.get(l.key);
+    if (s) {
+      s.models.push(m);
+      s.count += l.count;
+    } else selected.set(l.key, { layer: l, models: [m], count: l.count });
   }
 }
 
@@ -501,6 +518,7 @@ async function runCase(c: Case): Promise<Result> {
   const r: Result = {
     op: c.op,
     shape: c.shape,
+    params: c.params ?? (c.layer ? { kind: c.layer.op.kind, ...c.layer.op.p } : {}),
     models: c.models,
     count: c.count,
     flops: c.flops,
@@ -539,17 +557,23 @@ async function runCase(c: Case): Promise<Result> {
   return r;
 }
 
+/** Elements compared per output (a prefix: enough to catch layout or indexing mistakes). */
+const CHECK_ELEMENTS = 1 << 20;
+
 async function compare(c: Case): Promise<number> {
+  const m = Math.min(c.outElements, CHECK_ELEMENTS);
   const outs = c.ours();
-  const ours = new Float32Array(await g.read(outs[0], 4 * c.outElements));
+  const ours = new Float32Array(await g.read(outs[0], 4 * m));
   for (const b of outs) g.pool.release(b);
-  const t = T.tf.tidy(c.tf!);
-  const first = Array.isArray(t) ? t[0] : t;
-  const ref = await first.data() as Float32Array;
-  T.tf.dispose(t);
-  if (ref.length !== ours.length) return NaN;
+  const prefix = T.tf.tidy(() => {
+    const t = c.tf!();
+    const first = Array.isArray(t) ? t[0] : t;
+    return T.tf.slice(T.tf.reshape(first, [-1]), 0, m);
+  });
+  const ref = await prefix.data() as Float32Array;
+  prefix.dispose();
   let diff = 0, scale = 0;
-  for (let i = 0; i < ref.length; i++) {
+  for (let i = 0; i < m; i++) {
     diff = Math.max(diff, Math.abs(ours[i] - ref[i]));
     scale = Math.max(scale, Math.abs(ref[i]));
   }
@@ -645,7 +669,12 @@ if (wantedOps.has("matmul")) {
     cleanups.splice(0).forEach((f) => f());
   }
 }
+let skipped = 0;
 for (const { layer, models: ms, count } of selected.values()) {
+  if ((performance.now() - t0) / 1000 > budgetS) {
+    skipped++;
+    continue;
+  }
   let cases: Case[] = [];
   try {
     const op = layer.op;
@@ -702,6 +731,8 @@ const report = {
   timer: timer.mode,
   tfjs: tfjs ? { ok: true } : { ok: false, error: (tfr as { error: string }).error },
   seconds,
+  layerShapes: selected.size,
+  skippedForBudget: skipped,
   perModelMs,
   results,
 };
@@ -712,7 +743,11 @@ const out = values.out ??
   ).pathname;
 await Deno.mkdir(out.slice(0, out.lastIndexOf("/")) || ".", { recursive: true });
 await Deno.writeTextFile(out, JSON.stringify(report, null, 1) + "\n");
-console.log(`\n${results.length} cases in ${seconds.toFixed(1)} s; wrote ${out}`);
+console.log(
+  `\n${results.length} cases in ${seconds.toFixed(1)} s` +
+    (skipped ? ` (${skipped} of ${selected.size} layer shapes skipped: --budget-s)` : "") +
+    `; wrote ${out}`,
+);
 for (const [m, e] of Object.entries(perModelMs)) {
   console.log(
     `${m}: measured layer shapes sum to ${e.ours.toFixed(2)} ms ours, ${
