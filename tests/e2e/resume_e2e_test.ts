@@ -101,3 +101,40 @@ Deno.test("a NaN loss (--lr 1e30) stops with the step number and keeps the last 
   }
   assert.equal(await exists(join(out, "metrics.json")), false);
 });
+
+Deno.test("--pretrained FILE loads the backbone, not the head; --early-stop stops a flat run", async () => {
+  const source = join(tmp, "full", "tiny", "best.safetensors");
+  if (!(await exists(source))) {
+    const a = await cli(args(join(tmp, "full")));
+    assert.equal(a.code, 0, a.stderr);
+  }
+  const out = join(tmp, "pre");
+  const r = await cli([
+    ...args(out),
+    "--pretrained",
+    source,
+    "--lr",
+    "1e-12",
+    "--epochs",
+    "4",
+    "--early-stop",
+    "1",
+    "--class-weights",
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /tiny: early stop \(no better val balanced accuracy for 1 epochs\)/);
+  const study = JSON.parse(await Deno.readTextFile(join(out, "metrics.json")));
+  // Stopped one epoch after the last improvement (BN statistics still move at lr 1e-12).
+  const ran = study.models[0].epochs.length;
+  assert.ok(ran < 4, `${ran} epochs`);
+  assert.equal(ran, study.models[0].bestEpoch + 1);
+  assert.equal(study.models[0].config.pretrained, true);
+  const src = (await readCheckpoint(source)).weights;
+  const got = (await readCheckpoint(join(out, "tiny", "last.safetensors"))).weights;
+  const diff = (k: string) => {
+    const a = src.get(k)!.data as Float32Array, b = got.get(k)!.data as Float32Array;
+    return Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+  };
+  assert.ok(diff("conv1.weight") < 1e-6, `backbone copied (${diff("conv1.weight")})`);
+  assert.ok(diff("fc.weight") > 1e-3, "head freshly initialised");
+});

@@ -301,7 +301,7 @@ export async function trainModel(
           trainer.step(batch, epoch, s, acc);
           s++;
           globalStep++;
-          if (s % o.logEvery === 0) {
+          if (s % o.logEvery === 0 || s === steps) {
             const fresh = await acc.checkLosses(epoch + 1, firstGlobal);
             if (fresh.length) lastLoss = fresh.reduce((a, b) => a + b, 0) / fresh.length;
           }
