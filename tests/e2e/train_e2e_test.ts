@@ -9,6 +9,8 @@ import { assertStudyResults } from "../../packages/core/metrics/run_results.ts";
 import { validateManifest } from "../../packages/core/data/split.ts";
 import { checkReportInChromium } from "../../packages/cli/report/check_in_chromium.ts";
 import { readCheckpoint } from "../../packages/cli/train/checkpoint.ts";
+import { openHam10000 } from "../../packages/core/data/ham10000.ts";
+import { CLASSES } from "../../packages/core/data/classes.ts";
 import { cli, DATA, errors, exists } from "./cli.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "dermagpu-e2e-" });
@@ -116,6 +118,37 @@ Deno.test("train resnet18 on 64 images at 32 px writes every output; evaluate te
   const evaluation = JSON.parse(await Deno.readTextFile(join(evDir, "evaluation.json")));
   assert.equal(evaluation.tta, true);
   assert.ok(await exists(join(evDir, "report.html")));
+
+  // evaluate on an ISIC-style ground-truth CSV (HAM10000 images are ISIC_*.jpg).
+  const ham = await openHam10000({ data: DATA });
+  const picked = ham.samples.filter((_, i) => i % 997 === 0).slice(0, 8);
+  const codes = ["MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC"];
+  const ours = ["mel", "nv", "bcc", "akiec", "bkl", "df", "vasc"];
+  const rows = picked.map((x) =>
+    [x.id, ...ours.map((c) => (CLASSES[x.label] === c ? "1.0" : "0.0"))].join(",")
+  );
+  const gt = join(tmp, "gt.csv");
+  await Deno.writeTextFile(gt, [`image,${codes.join(",")}`, ...rows].join("\n") + "\n");
+  const isic = await cli([
+    "evaluate",
+    "--checkpoint",
+    join(out, "resnet18", "best.safetensors"),
+    "--labels",
+    gt,
+    "--images-dir",
+    join(DATA, "images_200x150"),
+    "--out",
+    join(tmp, "isic-eval"),
+    "--cache-dir",
+    cache,
+  ]);
+  assert.equal(isic.code, 0, isic.stderr);
+  assert.match(isic.stdout, /on 8 images: .*gt\.csv/);
+  const isicReport = JSON.parse(await Deno.readTextFile(join(tmp, "isic-eval", "evaluation.json")));
+  assert.equal(isicReport.report.numSamples, 8);
+  const support = isicReport.report.perClass.map((k: { support: number }) => k.support);
+  const want = CLASSES.map((c) => picked.filter((x) => CLASSES[x.label] === c).length);
+  assert.deepEqual(support, want);
 });
 
 Deno.test("missing data and bad flags fail with one line naming the fix", async () => {
