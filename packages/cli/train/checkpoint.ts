@@ -49,6 +49,34 @@ export interface CheckpointMeta {
   history: EpochRecord[];
   /** Wall seconds spent in the interrupted epoch before the checkpoint. */
   epochSeconds?: number;
+  /** Call counters of seeded random modules (Dropout, StochasticDepth), by module path. */
+  counters?: Record<string, number>;
+}
+
+/**
+ * The call counters of the modules that expose a numeric, writable `calls` (seeded random
+ * modules whose masks come from (seed, calls)), by dotted module path.
+ */
+export function moduleCounters(model: Module): Record<string, number> {
+  const out: Record<string, number> = {};
+  const walk = (m: Module, path: string) => {
+    const calls = (m as unknown as { calls?: unknown }).calls;
+    if (typeof calls === "number") out[path] = calls;
+    for (const [n, c] of m.children()) walk(c, path ? `${path}.${n}` : n);
+  };
+  walk(model, "");
+  return out;
+}
+
+/** Puts back counters saved by `moduleCounters`. */
+export function restoreModuleCounters(model: Module, counters: Record<string, number>): void {
+  const walk = (m: Module, path: string) => {
+    if (Object.hasOwn(counters, path)) {
+      (m as unknown as { calls: number }).calls = counters[path];
+    }
+    for (const [n, c] of m.children()) walk(c, path ? `${path}.${n}` : n);
+  };
+  walk(model, "");
 }
 
 function f32(data: Float32Array, shape: number[]): StateTensor {
@@ -158,6 +186,7 @@ export function restoreTrainingState(trainer: Trainer, ckpt: LoadedCheckpoint): 
   if (meta.scheduler) {
     trainer.scheduler.load({ ...meta.scheduler, best: meta.scheduler.best ?? Infinity });
   }
+  if (meta.counters) restoreModuleCounters(trainer.model, meta.counters);
   gpu().check();
 }
 

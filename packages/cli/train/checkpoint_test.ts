@@ -8,7 +8,9 @@ import type { Module } from "../../core/nn/module.ts";
 import {
   type CheckpointMeta,
   loadCheckpointWeights,
+  moduleCounters,
   readCheckpoint,
+  restoreModuleCounters,
   restoreTrainingState,
   saveCheckpoint,
   savedEpochProgress,
@@ -139,4 +141,23 @@ Deno.test("readCheckpoint rejects a safetensors file without dermagpu metadata",
     (e) => e instanceof UserError && /not a dermagpu checkpoint/.test(e.message),
   );
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("module call counters (seeded random modules) are saved and restored by path", () => {
+  class Counter extends TinyNet {
+    calls = 0;
+  }
+  class Outer extends TinyNet {
+    readonly inner = this.adopt();
+    adopt(): Counter {
+      return this.child("drop", new Counter());
+    }
+  }
+  const a = new Outer();
+  a.inner.calls = 41;
+  assert.deepEqual(moduleCounters(a), { "drop": 41 });
+  const b = new Outer();
+  restoreModuleCounters(b, { "drop": 41, "missing": 3 });
+  assert.equal(b.inner.calls, 41);
+  assert.deepEqual(moduleCounters(new TinyNet()), {});
 });

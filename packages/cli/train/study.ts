@@ -41,6 +41,7 @@ import { writeReport, writeTextAtomic } from "../report/write_report.ts";
 import {
   type CheckpointMeta,
   loadCheckpointWeights,
+  moduleCounters,
   readCheckpoint,
   restoreTrainingState,
   saveCheckpoint,
@@ -209,6 +210,7 @@ function metaFor(
     optimizer: { steps: trainer.optimizer.steps, lr: trainer.optimizer.lr },
     scheduler: schedulerMeta(trainer),
     stepImages: state.stepImages ?? [],
+    counters: moduleCounters(trainer.model),
     best: state.best,
     history: state.history,
     epochSeconds: state.epochSeconds,
