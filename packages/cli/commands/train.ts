@@ -1,17 +1,13 @@
 /**
- * `train`: trains and compares the study's CNNs (see train/options.ts for the flags and the
- * quick/full profiles, train/study.ts for the outputs). `train --resume DIR` continues a
+ * `train`: trains and compares the study's CNNs (see train/options.ts for the flags,
+ * train/profile.ts for the quick/full profiles, train/study.ts for the outputs). `train --resume DIR` continues a
  * stopped run from its last checkpoint with the same options, data order and augmentation.
  */
 import { join } from "node:path";
 import { initGpu } from "../../kernels/runtime/gpu.ts";
 import { UserError } from "../../core/errors.ts";
-import {
-  parseTrainArgs,
-  resolveTrainOptions,
-  TRAIN_USAGE,
-  type TrainOptions,
-} from "../train/options.ts";
+import { parseTrainArgs, TRAIN_USAGE, type TrainOptions } from "../train/options.ts";
+import { resolveTrainOptions } from "../train/profile.ts";
 import { runStudy } from "../train/study.ts";
 
 export async function run(args: string[]): Promise<void> {

@@ -1,20 +1,11 @@
 /**
- * `train` flags and the adapter-aware profiles.
- *
- * Profiles fill in every setting not given as a flag:
- * - `full` (default on a hardware GPU): the study as published, 224 px, the full data, 20
- *   epochs, batch 32, all four models.
- * - `quick` (default on a software adapter such as llvmpipe, where `gpu().info.isFallback`):
- *   QUICK below, sized so the four models train and test within about 10 minutes on a
- *   2-core machine. It is a smoke test of the whole pipeline, not a result.
- * `--profile quick|full` picks one explicitly.
+ * `train` flags: parsing and validation (profile.ts fills in what is not given).
  */
 import { parseArgs } from "node:util";
 import { UserError } from "../../core/errors.ts";
 import { SPLIT_MODES, type SplitMode } from "../../core/data/split.ts";
-import { MODEL_CHOICES, STUDY_MODELS } from "./models.ts";
-
-export type ProfileName = "quick" | "full";
+import { MODEL_CHOICES } from "./models.ts";
+import type { ProfileName } from "./profile.ts";
 
 export interface TrainOptions {
   models: string[];
@@ -45,22 +36,6 @@ export interface TrainOptions {
   /** The settings the profile filled in (not given as flags). */
   fromProfile?: string[];
 }
-
-/** The quick profile: what a software adapter trains by default. */
-export const QUICK = {
-  imageSize: 32,
-  epochs: 1,
-  batchSize: 32,
-  limit: 1500,
-} as const;
-
-/** The full study. */
-export const FULL = {
-  imageSize: 224,
-  epochs: 20,
-  batchSize: 32,
-  limit: 0,
-} as const;
 
 export const TRAIN_USAGE = `usage: train [--model NAME]... [--data DIR] [--split lesion|random]
   [--epochs N] [--batch-size N] [--lr X] [--image-size PX] [--pretrained none|torchvision|FILE]
@@ -174,69 +149,4 @@ export function parseTrainArgs(args: string[]): ParsedTrainArgs {
     );
   }
   return { resume, given, help: Boolean(values.help) };
-}
-
-/** A timestamped default output folder, e.g. runs/2026-11-26T07-30-00. */
-export function defaultOut(now = new Date()): string {
-  return `runs/${now.toISOString().slice(0, 19).replace(/:/g, "-")}`;
-}
-
-/**
- * Fills in what the flags left open from the profile: `quick` when `isFallback` (unless
- * --profile says otherwise), else `full`.
- */
-export function resolveTrainOptions(
-  given: Partial<TrainOptions>,
-  isFallback: boolean,
-): TrainOptions {
-  const profile: ProfileName = given.profile ?? (isFallback ? "quick" : "full");
-  const p = profile === "quick" ? QUICK : FULL;
-  return {
-    models: given.models ?? [...STUDY_MODELS],
-    data: given.data,
-    split: given.split ?? "lesion",
-    epochs: given.epochs ?? p.epochs,
-    batchSize: given.batchSize ?? p.batchSize,
-    lr: given.lr ?? 1e-3,
-    imageSize: given.imageSize ?? p.imageSize,
-    pretrained: given.pretrained ?? "none",
-    seed: given.seed ?? 0,
-    out: given.out ?? defaultOut(),
-    patience: given.patience ?? 3,
-    earlyStop: given.earlyStop ?? 0,
-    limit: given.limit ?? p.limit,
-    classWeights: given.classWeights ?? false,
-    checkpointEvery: given.checkpointEvery ?? 100,
-    cacheDir: given.cacheDir,
-    profile,
-    logEvery: given.logEvery ?? 10,
-    fromProfile: (["imageSize", "epochs", "batchSize", "limit"] as const).filter((k) =>
-      given[k] === undefined
-    ),
-  };
-}
-
-/** The first lines printed: what will run and why. */
-export function describeRun(
-  o: TrainOptions,
-  adapter: string,
-  isFallback: boolean,
-): string[] {
-  const lines = [
-    `dermagpu train: ${o.profile} profile on ${adapter}${isFallback ? " (software adapter)" : ""}`,
-  ];
-  if (o.profile === "quick" && (o.fromProfile?.length ?? 0) > 0) {
-    lines.push(
-      `quick profile: ${o.imageSize} px, ${o.epochs} epoch(s), ${
-        o.limit ? `a stratified subset of ${o.limit} images` : "all images"
-      }, batch ${o.batchSize}, models ${o.models.join(", ")}: a smoke test sized for ~10 min ` +
-        `on a 2-core CPU. Pass --profile full (or explicit flags) for the study.`,
-    );
-  }
-  lines.push(
-    `models ${o.models.join(", ")}; ${o.split} split, seed ${o.seed}; ${o.epochs} epoch(s) of ` +
-      `batch ${o.batchSize} at ${o.imageSize} px; Adam lr ${o.lr}; pretrained ${o.pretrained}; ` +
-      `output ${o.out}`,
-  );
-  return lines;
 }

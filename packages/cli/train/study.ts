@@ -50,7 +50,8 @@ import {
   TRAIN_PREFIX,
 } from "./checkpoint.ts";
 import { buildModel, minInputSize, type TrainableModel, weightsUrl } from "./models.ts";
-import { describeRun, type TrainOptions } from "./options.ts";
+import type { TrainOptions } from "./options.ts";
+import { describeRun } from "./profile.ts";
 import { consoleSink, formatDuration, Progress, type ProgressSink } from "./progress.ts";
 import { stratifiedSubset } from "./subset.ts";
 import { EpochAccumulator, Trainer } from "./trainer.ts";
@@ -337,7 +338,17 @@ export async function trainModel(
         );
         const trainSeconds = (performance.now() - t0) / 1000;
         const imagesPerSecond = (sets.train.length - startStep * o.batchSize) / trainSeconds;
-        const valLogits = await trainer.predict(sets.val, cache, { batchSize: o.batchSize });
+        const valLogits = await trainer.predict(sets.val, cache, {
+          batchSize: o.batchSize,
+          onBatch: livePass(
+            sink,
+            `${name} validation`,
+            epoch + 1,
+            o.epochs,
+            sets.val.length,
+            o.batchSize,
+          ),
+        });
         const valLabels = Int32Array.from(sets.val, (x) => x.label);
         const valReport = evaluateClassifier(
           softmax(valLogits, NUM_CLASSES),
@@ -390,7 +401,10 @@ export async function trainModel(
     if (!best) throw new UserError(`${name}: no epoch finished; nothing to test`);
     const bestCkpt = await readCheckpoint(bestPath);
     loadCheckpointWeights(model, bestCkpt, bestPath);
-    const testLogits = await trainer.predict(sets.test, cache, { batchSize: o.batchSize });
+    const testLogits = await trainer.predict(sets.test, cache, {
+      batchSize: o.batchSize,
+      onBatch: livePass(sink, `${name} test`, best.epoch, o.epochs, sets.test.length, o.batchSize),
+    });
     const testLabels = Int32Array.from(sets.test, (x) => x.label);
     const test = evaluateClassifier(softmax(testLogits, NUM_CLASSES), testLabels, CLASS_NAMES, {
       loss: crossEntropyFromLogits(testLogits, testLabels, NUM_CLASSES),
@@ -430,6 +444,21 @@ export async function trainModel(
     model.dispose();
     gpu().check();
   }
+}
+
+/** On a terminal, a live bar for an evaluation pass; nothing in plain logs. */
+function livePass(
+  sink: ProgressSink,
+  label: string,
+  epoch: number,
+  epochs: number,
+  images: number,
+  batchSize: number,
+): ((step: number, n: number) => void) | undefined {
+  if (!sink.status) return undefined;
+  const p = new Progress({ line: () => {}, status: sink.status }, 1);
+  p.start({ label, epoch, epochs, steps: Math.ceil(images / batchSize) });
+  return (step, n) => p.update(step, n);
 }
 
 function pct(v: number): string {

@@ -136,3 +136,26 @@ Deno.test("predict keeps the sample order; flip TTA equals plain on flip-symmetr
   trainer.dispose();
   model.dispose();
 });
+
+Deno.test("training steps keep GPU bytes in use flat (everything inside tidy is freed)", async () => {
+  const g = await initGpu();
+  const samples = fakeSamples(40);
+  const source = fakeSource(samples);
+  const model = new TinyNet({ seed: 6 });
+  const trainer = new Trainer(model, OPTS);
+  const acc = new EpochAccumulator(40, 5, 7);
+  const loader = new Loader({ samples, cache: source, batchSize: 8, order: "sequential" });
+  const used: number[] = [];
+  let s = 0;
+  for await (const b of loader.epoch(0)) {
+    trainer.step(b, 0, s++, acc);
+    await g.sync();
+    used.push(g.pool.bytesInUse);
+  }
+  // Step 1 creates Adam's moments; afterwards nothing accumulates.
+  assert.equal(new Set(used.slice(1)).size, 1, `bytes in use ${used}`);
+  assert.ok(used[1] > 0);
+  acc.dispose();
+  trainer.dispose();
+  model.dispose();
+});
