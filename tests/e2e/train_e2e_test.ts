@@ -168,4 +168,9 @@ Deno.test("missing data and bad flags fail with one line naming the fix", async 
   const ev = await cli(["evaluate", "--data", DATA]);
   assert.equal(ev.code, 1);
   assert.match(errors(ev.stderr)[0], /^error: --checkpoint FILE is required/);
+  assert.equal(errors(ev.stderr).length, 1);
+
+  const flag = await cli(["train", "--epochs", "zero"]);
+  assert.equal(flag.code, 1);
+  assert.deepEqual(errors(flag.stderr), ["error: --epochs zero: expected an integer >= 1"]);
 });

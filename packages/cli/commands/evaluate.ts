@@ -73,14 +73,18 @@ export async function run(args: string[]): Promise<void> {
       },
     }));
   } catch (e) {
-    throw new UserError(`${(e as Error).message}\n${EVALUATE_USAGE}`);
+    throw new UserError(`${(e as Error).message}; see evaluate --help`);
   }
   if (values.help) {
     console.log(EVALUATE_USAGE);
     return;
   }
   const file = values.checkpoint;
-  if (!file) throw new UserError(`--checkpoint FILE is required\n${EVALUATE_USAGE}`);
+  if (!file) {
+    throw new UserError(
+      `--checkpoint FILE is required (a best.safetensors written by train); see evaluate --help`,
+    );
+  }
   const subset = (values.subset ?? "test") as SplitName;
   if (!SPLIT_NAMES.includes(subset)) {
     throw new UserError(`--subset ${values.subset}: expected ${SPLIT_NAMES.join(", ")}`);

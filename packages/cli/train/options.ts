@@ -37,12 +37,28 @@ export interface TrainOptions {
   fromProfile?: string[];
 }
 
-export const TRAIN_USAGE = `usage: train [--model NAME]... [--data DIR] [--split lesion|random]
-  [--epochs N] [--batch-size N] [--lr X] [--image-size PX] [--pretrained none|torchvision|FILE]
-  [--seed S] [--out DIR] [--patience N] [--early-stop N] [--limit N] [--class-weights]
-  [--checkpoint-every STEPS] [--cache-dir DIR] [--profile quick|full] [--log-every N]
-  train --resume DIR
-models: ${MODEL_CHOICES.join(", ")} (default: the four study models)`;
+export const TRAIN_USAGE = `usage: train [options]      train, validate and test the study's CNNs
+       train --resume DIR   continue a stopped run (same options, data order, augmentation)
+
+  --model NAME          repeatable or comma-separated: ${MODEL_CHOICES.join(", ")}
+                        (default: the four study models; tiny is a test model)
+  --data DIR            HAM10000 folder (default: $HAM10000_DIR, else ./data)
+  --split lesion|random lesion-grouped (default) or the study's random image split
+  --epochs N            default 20 (full profile) / 1 (quick)
+  --batch-size N        default 32
+  --lr X                Adam learning rate, default 1e-3
+  --image-size PX       default 224 (full) / 32 (quick)
+  --pretrained none|torchvision|FILE   FILE: weights for everything but the head
+  --seed S              default 0; every random draw derives from (seed, epoch, step)
+  --out DIR             default runs/<timestamp>
+  --patience N          ReduceLROnPlateau patience on val loss (factor 0.1), default 3
+  --early-stop N        stop after N epochs without a better val balanced accuracy
+  --limit N             stratified subset of N images (80/10/10), default all / 1500 (quick)
+  --class-weights       inverse-frequency class weights in the loss
+  --checkpoint-every K  also checkpoint every K steps (default 100; 0: epoch ends only)
+  --cache-dir DIR       decoded-image cache (default ~/.cache/dermagpu)
+  --profile quick|full  default: quick on a software adapter (llvmpipe), else full
+  --log-every N         plain progress line every N batches (default 10)`;
 
 export interface ParsedTrainArgs {
   /** Set when --resume was given: everything else comes from DIR/run.json. */
@@ -91,7 +107,7 @@ export function parseTrainArgs(args: string[]): ParsedTrainArgs {
       },
     }));
   } catch (e) {
-    throw new UserError(`${(e as Error).message}\n${TRAIN_USAGE}`);
+    throw new UserError(`${(e as Error).message}; see train --help`);
   }
   const s = (k: string) => values[k] as string | undefined;
   const given: Partial<TrainOptions> = {};
