@@ -18,6 +18,7 @@ import {
 } from "./checkpoint.ts";
 import { EpochAccumulator, Trainer } from "./trainer.ts";
 import { TinyNet } from "./tiny_model.ts";
+import { buildModel } from "./models.ts";
 import { fakeSamples, fakeSource } from "./testing.ts";
 
 const OPTS = { numClasses: 7, imageSize: 8, lr: 1e-2, seed: 9, patience: 1 };
@@ -160,4 +161,43 @@ Deno.test("module call counters (seeded random modules) are saved and restored b
   restoreModuleCounters(b, { "drop": 41, "missing": 3 });
   assert.equal(b.inner.calls, 41);
   assert.deepEqual(moduleCounters(new TinyNet()), {});
+});
+
+Deno.test("resnet18: save mid-epoch, restore into a fresh model, continue: bit-identical", async () => {
+  await initGpu();
+  const dir = await Deno.makeTempDir();
+  const samples = fakeSamples(12);
+  const source = fakeSource(samples, 36, 48);
+  const batches = [];
+  for await (
+    const b of new Loader({ samples, cache: source, batchSize: 4, order: "sequential" }).epoch(0)
+  ) {
+    batches.push(b);
+  }
+  const opts = { ...OPTS, imageSize: 32, lr: 1e-3 };
+  const model = buildModel("resnet18", 7, 1);
+  const trainer = new Trainer(model, opts);
+  const acc = new EpochAccumulator(12, 3, 7);
+  trainer.step(batches[0], 0, 0, acc);
+  trainer.step(batches[1], 0, 1, acc);
+  await acc.checkLosses(1, 0);
+  const path = join(dir, "last.safetensors");
+  await saveCheckpoint(path, model, { ...meta(trainer, 2, acc.stepImages), model: "resnet18" }, {
+    trainer,
+    acc,
+  });
+  const ckpt = await readCheckpoint(path);
+  const copy = buildModel("resnet18", 7, 2);
+  loadCheckpointWeights(copy, ckpt, path);
+  const resumed = new Trainer(copy, opts);
+  restoreTrainingState(resumed, ckpt);
+  const acc2 = new EpochAccumulator(12, 3, 7);
+  trainer.step(batches[2], 0, 2, acc);
+  resumed.step(batches[2], 0, 2, acc2);
+  const a = await state(model), b = await state(copy);
+  assert.equal(a.length, b.length);
+  a.forEach((t, i) => assert.deepEqual(b[i], t, `tensor ${i}`));
+  for (const x of [acc, acc2]) x.dispose();
+  for (const x of [trainer, resumed, model, copy]) x.dispose();
+  await Deno.remove(dir, { recursive: true });
 });
