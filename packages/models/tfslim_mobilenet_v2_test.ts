@@ -1,9 +1,10 @@
 /**
  * TF-slim MobileNetV2 weights (../shared/weights/mobilenet_v2/...) in our torchvision-structured
  * model: every features.* key filled with the right shape, identity BatchNorms carrying the folded
- * biases exactly, the first three feature blocks equal to an f64 CPU computation straight from
- * the .npy files (TF "SAME" padding, odd and even sizes), finite features for a real HAM10000
- * image with the [-1, 1] preprocessing, and one-line UserErrors for missing or mis-shaped files.
+ * biases exactly, the first three feature blocks and the whole pooled feature extractor equal to
+ * an f64 CPU computation straight from the .npy files (TF "SAME" padding, odd and even sizes),
+ * finite features for a real HAM10000 image with the [-1, 1] preprocessing, and one-line
+ * UserErrors for missing or mis-shaped files.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -29,6 +30,7 @@ import {
   pooledFeatures,
   readTfSlimMapping,
   TFSLIM_NORMALIZE,
+  type TfSlimEntry,
   tfSlimStateDict,
 } from "./tfslim_mobilenet_v2.ts";
 
@@ -237,6 +239,76 @@ Deno.test("features.0-2 equal an f64 CPU computation from the .npy files (TF SAM
     x.dispose();
     model.dispose();
     sym.dispose();
+  }
+});
+
+/** The whole feature extractor on the CPU (f64) from the .npy files: pooled [1280] per image. */
+function cpuFeatures(files: StateDict, mapping: TfSlimEntry[], x: Img): Float64Array {
+  const byBlock = new Map<number, TfSlimEntry[]>();
+  for (const e of mapping) {
+    const blk = Number(e.torchKey.split(".")[1]);
+    byBlock.set(blk, [...byBlock.get(blk) ?? [], e]);
+  }
+  const conv = (y: Img, e: TfSlimEntry, stride: number, act: boolean) =>
+    convCpu(
+      y,
+      f32(files, e.weight.replace(/\.npy$/, "")),
+      f32(files, e.bias.replace(/\.npy$/, "")).data,
+      stride,
+      e.depthwise,
+      act,
+    );
+  const STRIDE2 = new Set([0, 2, 4, 7, 14]);
+  let y = x;
+  for (let blk = 0; blk <= 18; blk++) {
+    const es = byBlock.get(blk)!;
+    const stride = STRIDE2.has(blk) ? 2 : 1;
+    if (es.length === 1) {
+      y = conv(y, es[0], stride, true);
+      continue;
+    }
+    let z = y;
+    for (const [i, e] of es.entries()) {
+      const last = i === es.length - 1;
+      z = conv(z, e, e.depthwise ? stride : 1, !last);
+    }
+    if (stride === 1 && z.c === y.c) z = { ...z, data: z.data.map((v, i) => v + y.data[i]) };
+    y = z;
+  }
+  const out = new Float64Array(y.c);
+  for (let i = 0; i < y.h * y.w; i++) for (let c = 0; c < y.c; c++) out[c] += y.data[i * y.c + c];
+  return out.map((v) => v / (y.h * y.w));
+}
+
+Deno.test("the whole feature extractor equals an f64 CPU forward from the .npy files (2 images, 33x30)", async () => {
+  await initGpu();
+  const files = await rawFiles();
+  const mapping = await readTfSlimMapping(DIR);
+  const model = await loadTfSlimMobileNetV2(DIR, { numClasses: 7 });
+  const H = 33, W = 30, rng = new Rng(9);
+  const xs = new Float32Array(2 * H * W * 3).map(() => rng.uniform(-1, 1));
+  const x = tensor(xs, [2, H, W, 3]);
+  try {
+    const f = run(() => pooledFeatures(model, x));
+    const got = await f.read() as Float32Array;
+    f.dispose();
+    for (let n = 0; n < 2; n++) {
+      const img = {
+        data: Float64Array.from(xs.subarray(n * H * W * 3, (n + 1) * H * W * 3)),
+        h: H,
+        w: W,
+        c: 3,
+      };
+      const want = cpuFeatures(files, mapping, img);
+      const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      assert.ok(scale > 0.1, `features ${scale}`);
+      let worst = 0;
+      for (let c = 0; c < 1280; c++) worst = Math.max(worst, Math.abs(got[n * 1280 + c] - want[c]));
+      assert.ok(worst <= 1e-3 * scale, `image ${n}: max error ${worst} vs scale ${scale}`);
+    }
+  } finally {
+    x.dispose();
+    model.dispose();
   }
 });
 
