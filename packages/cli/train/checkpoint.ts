@@ -18,7 +18,7 @@ import type { EpochRecord } from "../../core/metrics/run_results.ts";
 import type { Module } from "../../core/nn/module.ts";
 import { tensor } from "../../core/tensor.ts";
 import { exportStateDict, loadStateDict } from "../../models/load_weights.ts";
-import type { EpochAccumulator, Trainer } from "./trainer.ts";
+import { DivergedError, type EpochAccumulator, type Trainer } from "./trainer.ts";
 
 export const TRAIN_PREFIX = "_train.";
 const META_KEY = "dermagpu";
@@ -83,15 +83,9 @@ function f32(data: Float32Array, shape: number[]): StateTensor {
   return { dtype: "float32", shape, data };
 }
 
-/** Throws a DivergedError-like UserError when a weight is not finite. */
+/** Throws DivergedError when a weight is not finite. */
 function assertFinite(name: string, data: Float32Array): void {
-  for (let i = 0; i < data.length; i++) {
-    if (!Number.isFinite(data[i])) {
-      throw new UserError(
-        `training diverged: parameter ${name} is not finite; try a lower --lr`,
-      );
-    }
-  }
+  if (!data.every(Number.isFinite)) throw new DivergedError(`parameter ${name} is not finite`);
 }
 
 /**

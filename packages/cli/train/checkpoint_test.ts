@@ -16,7 +16,7 @@ import {
   savedEpochProgress,
   schedulerMeta,
 } from "./checkpoint.ts";
-import { EpochAccumulator, Trainer } from "./trainer.ts";
+import { DivergedError, EpochAccumulator, Trainer } from "./trainer.ts";
 import { TinyNet } from "./tiny_model.ts";
 import { buildModel } from "./models.ts";
 import { fakeSamples, fakeSource } from "./testing.ts";
@@ -121,7 +121,9 @@ Deno.test("saveCheckpoint refuses non-finite weights and keeps the previous file
   gpu().write(w.buffer, new Float32Array(w.size).fill(NaN));
   await assert.rejects(
     () => saveCheckpoint(path, model, meta(trainer, 1, [])),
-    (e) => e instanceof UserError && /fc\.weight is not finite/.test(e.message),
+    (e) =>
+      e instanceof DivergedError && e instanceof UserError &&
+      /training diverged: parameter fc\.weight is not finite; try a lower --lr/.test(e.message),
   );
   assert.deepEqual(await Deno.readFile(path), before);
   trainer.dispose();

@@ -6,7 +6,7 @@ import { DivergedError } from "./trainer.ts";
 
 Deno.test("explainFailure: divergence, out of memory and oversized buffers become one-line UserErrors", () => {
   const d = explainFailure(
-    new DivergedError(7, 1, 7, "NaN"),
+    DivergedError.loss(NaN, 7, 1, 7),
     "resnet18",
     "runs/x/resnet18/last.safetensors",
   );

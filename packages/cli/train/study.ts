@@ -54,7 +54,7 @@ import type { TrainOptions } from "./options.ts";
 import { describeRun } from "./profile.ts";
 import { consoleSink, formatDuration, Progress, type ProgressSink } from "./progress.ts";
 import { stratifiedSubset } from "./subset.ts";
-import { EpochAccumulator, Trainer } from "./trainer.ts";
+import { assertFiniteLogits, EpochAccumulator, Trainer } from "./trainer.ts";
 import { explainFailure } from "./failure.ts";
 
 export const CLASS_NAMES: string[] = [...CLASSES];
@@ -329,6 +329,7 @@ export async function trainModel(
         }
         await acc.checkLosses(epoch + 1, firstGlobal);
         const trainLogits = await acc.readLogits();
+        assertFiniteLogits(trainLogits, `training (epoch ${epoch + 1})`);
         const trainLabels = Int32Array.from(order, (i) => sets.train[i].label);
         const trainReport = evaluateClassifier(
           softmax(trainLogits, NUM_CLASSES),
@@ -349,6 +350,7 @@ export async function trainModel(
             o.batchSize,
           ),
         });
+        assertFiniteLogits(valLogits, `validation (epoch ${epoch + 1})`);
         const valLabels = Int32Array.from(sets.val, (x) => x.label);
         const valReport = evaluateClassifier(
           softmax(valLogits, NUM_CLASSES),
@@ -405,6 +407,7 @@ export async function trainModel(
       batchSize: o.batchSize,
       onBatch: livePass(sink, `${name} test`, best.epoch, o.epochs, sets.test.length, o.batchSize),
     });
+    assertFiniteLogits(testLogits, "test");
     const testLabels = Int32Array.from(sets.test, (x) => x.label);
     const test = evaluateClassifier(softmax(testLogits, NUM_CLASSES), testLabels, CLASS_NAMES, {
       loss: crossEntropyFromLogits(testLogits, testLabels, NUM_CLASSES),

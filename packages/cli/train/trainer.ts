@@ -58,13 +58,29 @@ export interface TrainerOptions {
   augment?: AugmentOptions;
 }
 
-/** Thrown when the loss stops being finite; a UserError so the CLI prints one line. */
+/**
+ * Thrown when the loss, the weights or the logits stop being finite; a UserError so the CLI
+ * prints one line. `detail` says what and where, e.g. "the loss is NaN at step 7 (epoch 1,
+ * batch 7)".
+ */
 export class DivergedError extends UserError {
-  constructor(readonly step: number, readonly epoch: number, readonly batch: number, what: string) {
-    super(
-      `training diverged: the loss is ${what} at step ${step} (epoch ${epoch}, batch ${batch}); ` +
-        `try a lower --lr`,
+  constructor(detail: string) {
+    super(`training diverged: ${detail}; try a lower --lr`);
+  }
+
+  /** The loss of global step `step` (batch `batch` of 1-based epoch `epoch`) is `v`. */
+  static loss(v: number, step: number, epoch: number, batch: number): DivergedError {
+    const what = Number.isNaN(v) ? "NaN" : "infinite";
+    return new DivergedError(
+      `the loss is ${what} at step ${step} (epoch ${epoch}, batch ${batch})`,
     );
+  }
+}
+
+/** Throws DivergedError when `values` (logits of `what`) hold a NaN or an infinity. */
+export function assertFiniteLogits(values: Float32Array, what: string): void {
+  if (!values.every(Number.isFinite)) {
+    throw new DivergedError(`the ${what} logits are not finite`);
   }
 }
 
@@ -140,12 +156,7 @@ export class EpochAccumulator {
     fresh.forEach((v, i) => {
       if (!Number.isFinite(v)) {
         const batch = from + i + 1;
-        throw new DivergedError(
-          firstStep + batch,
-          epoch,
-          batch,
-          Number.isNaN(v) ? "NaN" : "infinite",
-        );
+        throw DivergedError.loss(v, firstStep + batch, epoch, batch);
       }
     });
     this.lossValues.push(...fresh);

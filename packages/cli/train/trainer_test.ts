@@ -5,7 +5,14 @@ import type { Sample } from "../../core/data/ham10000.ts";
 import type { ImageSource } from "../../core/data/loader.ts";
 import { crossEntropyFromLogits } from "../../core/metrics/softmax.ts";
 import type { Module } from "../../core/nn/module.ts";
-import { DivergedError, EpochAccumulator, pad4, stepSeed, Trainer } from "./trainer.ts";
+import {
+  assertFiniteLogits,
+  DivergedError,
+  EpochAccumulator,
+  pad4,
+  stepSeed,
+  Trainer,
+} from "./trainer.ts";
 import { TinyNet } from "./tiny_model.ts";
 import { fakeSamples, fakeSource } from "./testing.ts";
 
@@ -158,4 +165,16 @@ Deno.test("training steps keep GPU bytes in use flat (everything inside tidy is 
   acc.dispose();
   trainer.dispose();
   model.dispose();
+});
+
+Deno.test("assertFiniteLogits names the pass whose logits are not finite", () => {
+  assertFiniteLogits(new Float32Array([1, -2, 3]), "validation (epoch 1)");
+  assert.throws(
+    () => assertFiniteLogits(new Float32Array([1, Infinity]), "validation (epoch 2)"),
+    (e) =>
+      e instanceof DivergedError &&
+      e.message ===
+        "training diverged: the validation (epoch 2) logits are not finite; try a lower --lr",
+  );
+  assert.throws(() => assertFiniteLogits(new Float32Array([NaN]), "test"), DivergedError);
 });
