@@ -87,6 +87,11 @@ Deno.test("train resnet18 on 64 images at 32 px writes every output; evaluate te
   const last = await readCheckpoint(join(out, "resnet18", "last.safetensors"));
   assert.ok(last.training.has("adam_m.fc.weight"));
   assert.equal(last.meta.history.length, 1);
+  assert.deepEqual(
+    { ...last.meta.rng, scheme: undefined },
+    { seed: 0, epoch: 1, step: 0, scheme: undefined },
+  );
+  assert.equal(last.meta.optimizer?.steps, 4); // 52 training images in batches of 16
 
   const check = await checkReportInChromium(join(out, "report.html"));
   assert.deepEqual(check.consoleErrors, []);

@@ -51,7 +51,17 @@ export interface CheckpointMeta {
   epochSeconds?: number;
   /** Call counters of seeded random modules (Dropout, StochasticDepth), by module path. */
   counters?: Record<string, number>;
+  /**
+   * The loader and augmentation position: every draw derives from (seed, epoch, step), so
+   * `epoch` and `step` above are the whole state; `scheme` says how.
+   */
+  rng?: { seed: number; epoch: number; step: number; scheme: string };
 }
+
+/** How train derives its random draws (recorded in each checkpoint). */
+export const RNG_SCHEME =
+  "order: Rng(mixSeed(seed, epoch)).shuffle(train indices); augmentation of step s: " +
+  "Rng(mixSeed(seed, 0xa11, epoch, s)); a resumed epoch skips its first `step` batches";
 
 /**
  * The call counters of the modules that expose a numeric, writable `calls` (seeded random
