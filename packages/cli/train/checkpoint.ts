@@ -99,18 +99,29 @@ function assertFinite(name: string, data: Float32Array): void {
 }
 
 /**
- * Writes a checkpoint of `trainer`'s model (and, when `training` is set, the optimizer state and
- * the interrupted epoch's accumulators). Refuses (throws) to save non-finite weights, so the
- * previous checkpoint stays the last good one.
+ * The model's weights in PyTorch's layout (one readback per tensor); throws DivergedError when
+ * one is not finite. Pass the result to several `saveCheckpoint` calls to read back once.
+ */
+export async function exportWeights(model: Module): Promise<StateDict> {
+  const sd: StateDict = await exportStateDict(model);
+  for (const [k, t] of sd) if (t.data instanceof Float32Array) assertFinite(k, t.data);
+  return sd;
+}
+
+/**
+ * Writes a checkpoint of `model` (and, when `training` is set, the optimizer state and the
+ * interrupted epoch's accumulators). `weights` (from `exportWeights`) saves a readback.
+ * Refuses (throws) to save non-finite weights, so the previous checkpoint stays the last good
+ * one.
  */
 export async function saveCheckpoint(
   path: string,
   model: Module,
   meta: CheckpointMeta,
   training?: { trainer: Trainer; acc?: EpochAccumulator | null },
+  weights?: StateDict,
 ): Promise<void> {
-  const sd: StateDict = await exportStateDict(model);
-  for (const [k, t] of sd) if (t.data instanceof Float32Array) assertFinite(k, t.data);
+  const sd: StateDict = new Map(weights ?? await exportWeights(model));
   if (training) {
     const opt = training.trainer.optimizer;
     for (const [name, p] of model.namedParameters()) {

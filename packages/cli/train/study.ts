@@ -40,6 +40,7 @@ import { loadStateDict } from "../../models/load_weights.ts";
 import { writeReport, writeTextAtomic } from "../report/write_report.ts";
 import {
   type CheckpointMeta,
+  exportWeights,
   loadCheckpointWeights,
   moduleCounters,
   readCheckpoint,
@@ -390,11 +391,12 @@ export async function trainModel(
         );
         const meta = (e: number) =>
           metaFor(name, o, trainer, { epoch: e, step: 0, globalStep, best, history });
+        const weights = await exportWeights(model);
         if (best === null || record.valBalancedAccuracy > best.balancedAccuracy) {
           best = { epoch: epoch + 1, balancedAccuracy: record.valBalancedAccuracy };
-          await saveCheckpoint(bestPath, model, meta(epoch + 1));
+          await saveCheckpoint(bestPath, model, meta(epoch + 1), undefined, weights);
         }
-        await saveCheckpoint(lastPath, model, meta(epoch + 1), { trainer });
+        await saveCheckpoint(lastPath, model, meta(epoch + 1), { trainer }, weights);
       } finally {
         acc.dispose();
       }
@@ -403,8 +405,10 @@ export async function trainModel(
       sink.line(`${name}: early stop (no better val balanced accuracy for ${o.earlyStop} epochs)`);
     }
     if (!best) throw new UserError(`${name}: no epoch finished; nothing to test`);
-    const bestCkpt = await readCheckpoint(bestPath);
-    loadCheckpointWeights(model, bestCkpt, bestPath);
+    // The model holds the weights of the last finished epoch; load the best one if it differs.
+    if (best.epoch !== history.length) {
+      loadCheckpointWeights(model, await readCheckpoint(bestPath), bestPath);
+    }
     const testLogits = await trainer.predict(sets.test, cache, {
       batchSize: o.batchSize,
       onBatch: livePass(sink, `${name} test`, best.epoch, o.epochs, sets.test.length, o.batchSize),
