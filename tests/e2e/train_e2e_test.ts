@@ -166,9 +166,32 @@ Deno.test("missing data and bad flags fail with one line naming the fix", async 
     /^error: no HAM10000 metadata found in .*nowhere from --data; searched .*HAM10000_metadata\.csv.*--data DIR or HAM10000_DIR=DIR/,
   );
 
-  const p = await cli(["train", "--model", "tiny", "--pretrained", "torchvision", "--data", DATA]);
+  // No network here: the ImageNet download fails with the way out (a cached or given file).
+  const p = await cli(
+    [
+      "train",
+      "--model",
+      "resnet18",
+      "--pretrained",
+      "torchvision",
+      "--data",
+      DATA,
+      "--out",
+      join(tmp, "tv"),
+    ],
+    { DERMAGPU_CACHE: join(tmp, "empty-cache") },
+  );
   assert.equal(p.code, 1);
-  assert.match(errors(p.stderr)[0], /^error: --pretrained torchvision: not available offline/);
+  assert.equal(errors(p.stderr).length, 1, p.stderr);
+  assert.match(
+    errors(p.stderr)[0],
+    /^error: cannot download https:\/\/download\.pytorch\.org\/models\/resnet18-f37072fd\.pth .*--pretrained FILE/,
+  );
+  const t = await cli(["train", "--model", "tiny", "--pretrained", "torchvision", "--data", DATA]);
+  assert.equal(t.code, 1);
+  assert.deepEqual(errors(t.stderr), [
+    "error: --pretrained torchvision: tiny has no torchvision weights; use none",
+  ]);
 
   const ev = await cli(["evaluate", "--data", DATA]);
   assert.equal(ev.code, 1);

@@ -36,6 +36,7 @@ import {
 } from "../../core/metrics/run_results.ts";
 import { comparisonTable } from "../../core/metrics/comparison_table.ts";
 import { loadWeightsFile } from "../../core/io/load.ts";
+import { downloadWeights } from "../../core/io/download.ts";
 import { loadStateDict } from "../../models/load_weights.ts";
 import { writeReport, writeTextAtomic } from "../report/write_report.ts";
 import {
@@ -114,7 +115,7 @@ export async function runStudy(
       throw new UserError(`--image-size ${o.imageSize}: ${m} needs at least ${minInputSize(m)} px`);
     }
   }
-  const pretrained = await resolvePretrained(o.pretrained);
+  const pretrained = await resolvePretrained(o.pretrained, o.models, (l) => sink.line(l));
   const ham = await openHam10000({ data: o.data, env: io.env });
   await Deno.mkdir(o.out, { recursive: true });
   const splitPath = join(o.out, "split.json");
@@ -165,15 +166,39 @@ export async function runStudy(
   return study;
 }
 
-type Pretrained = { kind: "none" } | { kind: "file"; path: string };
+/** Where each model's starting weights come from: nothing, or a weights file per model. */
+export type Pretrained = { kind: "none" } | { kind: "files"; paths: Record<string, string> };
 
-async function resolvePretrained(p: string): Promise<Pretrained> {
+/**
+ * Resolves `--pretrained`: "none"; "torchvision" (each model's ImageNet .pth, downloaded once
+ * into the weights cache and verified against the hash in its name; offline, a cached file is
+ * used or the error says how to pass the file); or one FILE for every model.
+ */
+export async function resolvePretrained(
+  p: string,
+  models: readonly string[],
+  log: (line: string) => void = () => {},
+): Promise<Pretrained> {
   if (p === "none") return { kind: "none" };
+  const paths: Record<string, string> = {};
   if (p === "torchvision") {
-    throw new UserError(
-      `--pretrained torchvision: not available offline: this build has no weight download; ` +
-        `fetch the .pth (e.g. ${weightsUrl("resnet18")}) and pass --pretrained FILE`,
-    );
+    for (const m of models) {
+      const url = weightsUrl(m);
+      if (!url) {
+        throw new UserError(`--pretrained torchvision: ${m} has no torchvision weights; use none`);
+      }
+      let last = 0;
+      paths[m] = await downloadWeights(url, {
+        onProgress: (got, total) => {
+          if (total && got - last >= total / 4) {
+            last = got;
+            log(`downloading ${url}: ${Math.round((100 * got) / total)}%`);
+          }
+        },
+      });
+      log(`${m}: ImageNet weights ${paths[m]}`);
+    }
+    return { kind: "files", paths };
   }
   try {
     await Deno.stat(p);
@@ -182,7 +207,8 @@ async function resolvePretrained(p: string): Promise<Pretrained> {
       `--pretrained ${p}: no such file; pass none, torchvision or a weights file`,
     );
   }
-  return { kind: "file", path: p };
+  for (const m of models) paths[m] = p;
+  return { kind: "files", paths };
 }
 
 function metaFor(
@@ -251,8 +277,8 @@ export async function trainModel(
   const ckpt = (await exists(lastPath)) ? await readCheckpoint(lastPath) : null;
   if (ckpt) {
     loadCheckpointWeights(model, ckpt, lastPath);
-  } else if (pretrained.kind === "file") {
-    await loadPretrained(model, pretrained.path);
+  } else if (pretrained.kind === "files") {
+    await loadPretrained(model, pretrained.paths[name]);
   }
   const weights = o.classWeights
     ? Float32Array.from(classWeights(sets.train.map((s) => s.label), NUM_CLASSES))
