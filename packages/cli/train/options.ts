@@ -48,7 +48,8 @@ export const TRAIN_USAGE = `usage: train [options]      train, validate and test
   --batch-size N        default 32
   --lr X                Adam learning rate, default 1e-3
   --image-size PX       default 224 (full) / 32 (quick)
-  --pretrained none|torchvision|FILE   FILE: weights for everything but the head
+  --pretrained none|torchvision|FILE   torchvision: ImageNet .pth (downloaded once, cached);
+                        FILE: weights for everything but the head
   --seed S              default 0; every random draw derives from (seed, epoch, step)
   --out DIR             default runs/<timestamp>
   --patience N          ReduceLROnPlateau patience on val loss (factor 0.1), default 3
