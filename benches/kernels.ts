@@ -36,7 +36,7 @@ import * as bn from "../packages/kernels/ops/batchnorm.ts";
 import * as pool from "../packages/kernels/ops/pool.ts";
 import { matmul, matmulSpec } from "../packages/kernels/ops/matmul.ts";
 import { type Layer, MODEL_NAMES, modelLayers, type ModelName } from "./shapes.ts";
-import * as T from "./tfjs_webgpu.ts";
+import type * as TfMod from "./tfjs_webgpu.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -75,7 +75,18 @@ for (const m of models) if (!MODEL_NAMES.includes(m)) throw new Error(`unknown m
 
 const g = await initGpu();
 const timer = new GpuTimer(g);
-const tfr = values["no-tfjs"] ? { error: "disabled by --no-tfjs" } : await T.initTfjsWebgpu(g);
+/** TF.js, loaded dynamically: without its npm packages the benchmark still measures ours. */
+let T = null as unknown as typeof TfMod;
+async function loadTfjs(): Promise<TfMod.TfjsWebgpu | { error: string }> {
+  if (values["no-tfjs"]) return { error: "disabled by --no-tfjs" };
+  try {
+    T = await import("./tfjs_webgpu.ts");
+  } catch (e) {
+    return { error: `cannot load @tensorflow/tfjs-backend-webgpu: ${(e as Error).message}` };
+  }
+  return await T.initTfjsWebgpu(g);
+}
+const tfr = await loadTfjs();
 const tfjs = "backend" in tfr ? tfr : null;
 console.log(
   `kernels bench on ${g.info.name} (timer: ${timer.mode}); batch ${batch}, ${size}px, ` +
@@ -131,7 +142,7 @@ interface Case {
   /** Elements of our first output. */
   outElements: number;
   /** The same op through tfjs (first tensor compared). */
-  tf?: () => T.tf.Tensor | T.tf.Tensor[];
+  tf?: () => TfMod.tf.Tensor | TfMod.tf.Tensor[];
   /** GEMM-based ops: the problem and a launch with an explicit tile config. */
   gemm?: { spec: GemmSpec; run: (c: GemmConfig) => GPUBuffer[] };
 }
@@ -183,13 +194,13 @@ function convCases(l: Layer, p: conv.Conv2dParams, models: string[]): Case[] {
   const x = random(xN), w = random(wN), dy = random(yN), bias = random(p.Cout);
   const strides: [number, number] = [p.strideH, p.strideW];
   const pad = T.explicitPad(p.padTop, p.padBottom, p.padLeft, p.padRight);
-  let tx: T.tf.Tensor4D | null = null, tw: T.tf.Tensor4D | null = null;
-  let tdy: T.tf.Tensor4D | null = null, tb: T.tf.Tensor1D | null = null;
+  let tx: TfMod.tf.Tensor4D | null = null, tw: TfMod.tf.Tensor4D | null = null;
+  let tdy: TfMod.tf.Tensor4D | null = null, tb: TfMod.tf.Tensor1D | null = null;
   if (tfjs) {
-    tx = T.fromOurs(x, [p.N, p.H, p.W, p.Cin]) as T.tf.Tensor4D;
-    tw = T.fromOurs(w, [p.KH, p.KW, p.Cin, p.Cout]) as T.tf.Tensor4D;
-    tdy = T.fromOurs(dy, [p.N, OH, OW, p.Cout]) as T.tf.Tensor4D;
-    tb = T.fromOurs(bias, [p.Cout]) as T.tf.Tensor1D;
+    tx = T.fromOurs(x, [p.N, p.H, p.W, p.Cin]) as TfMod.tf.Tensor4D;
+    tw = T.fromOurs(w, [p.KH, p.KW, p.Cin, p.Cout]) as TfMod.tf.Tensor4D;
+    tdy = T.fromOurs(dy, [p.N, OH, OW, p.Cout]) as TfMod.tf.Tensor4D;
+    tb = T.fromOurs(bias, [p.Cout]) as TfMod.tf.Tensor1D;
   }
   const base = { shape: l.key, layer: l, models, count: l.count, flops };
   const cases: Case[] = [
@@ -261,12 +272,12 @@ function depthwiseCases(l: Layer, p: dw.DepthwiseParams, models: string[]): Case
   const x = random(xN), w = random(wN), dy = random(yN);
   const strides: [number, number] = [p.strideH, p.strideW];
   const pad = T.explicitPad(p.padTop, p.padBottom, p.padLeft, p.padRight);
-  let tx: T.tf.Tensor4D | null = null, tw: T.tf.Tensor4D | null = null;
-  let tdy: T.tf.Tensor4D | null = null;
+  let tx: TfMod.tf.Tensor4D | null = null, tw: TfMod.tf.Tensor4D | null = null;
+  let tdy: TfMod.tf.Tensor4D | null = null;
   if (tfjs) {
-    tx = T.fromOurs(x, [p.N, p.H, p.W, p.C]) as T.tf.Tensor4D;
-    tw = T.fromOurs(w, [p.KH, p.KW, p.C, 1]) as T.tf.Tensor4D;
-    tdy = T.fromOurs(dy, [p.N, OH, OW, p.C]) as T.tf.Tensor4D;
+    tx = T.fromOurs(x, [p.N, p.H, p.W, p.C]) as TfMod.tf.Tensor4D;
+    tw = T.fromOurs(w, [p.KH, p.KW, p.C, 1]) as TfMod.tf.Tensor4D;
+    tdy = T.fromOurs(dy, [p.N, OH, OW, p.C]) as TfMod.tf.Tensor4D;
   }
   const base = { shape: l.key, layer: l, models, count: l.count, flops, bytes: F * (xN + wN + yN) };
   cleanups.push(() => {
@@ -308,13 +319,13 @@ function bnCases(l: Layer, p: bn.BatchNormParams, models: string[]): Case[] {
   const rm = constant(p.C, 0), rv = constant(p.C, 1);
   const { saved, y } = bn.batchNormTrain(g, x, gamma, beta, rm, rv, p);
   g.pool.release(y);
-  let tx: T.tf.Tensor4D | null = null, tdy: T.tf.Tensor4D | null = null;
-  let tg: T.tf.Tensor1D | null = null, tb: T.tf.Tensor1D | null = null;
+  let tx: TfMod.tf.Tensor4D | null = null, tdy: TfMod.tf.Tensor4D | null = null;
+  let tg: TfMod.tf.Tensor1D | null = null, tb: TfMod.tf.Tensor1D | null = null;
   if (tfjs) {
-    tx = T.fromOurs(x, [p.N, p.H, p.W, p.C]) as T.tf.Tensor4D;
-    tdy = T.fromOurs(dy, [p.N, p.H, p.W, p.C]) as T.tf.Tensor4D;
-    tg = T.fromOurs(gamma, [p.C]) as T.tf.Tensor1D;
-    tb = T.fromOurs(beta, [p.C]) as T.tf.Tensor1D;
+    tx = T.fromOurs(x, [p.N, p.H, p.W, p.C]) as TfMod.tf.Tensor4D;
+    tdy = T.fromOurs(dy, [p.N, p.H, p.W, p.C]) as TfMod.tf.Tensor4D;
+    tg = T.fromOurs(gamma, [p.C]) as TfMod.tf.Tensor1D;
+    tb = T.fromOurs(beta, [p.C]) as TfMod.tf.Tensor1D;
   }
   cleanups.push(() => {
     for (const b of [x, dy, gamma, beta, rm, rv, saved]) g.pool.release(b);
@@ -382,11 +393,11 @@ function poolCases(l: Layer, models: string[]): Case[] {
   const xN = q.N * q.H * q.W * q.C, yN = q.N * OH * OW * q.C;
   const x = random(xN), dy = random(yN);
   const fwd = kind === "maxpool" ? pool.maxPool2d(g, x, pp) : null;
-  let tx: T.tf.Tensor4D | null = null, tdy: T.tf.Tensor4D | null = null;
-  let ty: T.tf.Tensor4D | null = null;
+  let tx: TfMod.tf.Tensor4D | null = null, tdy: TfMod.tf.Tensor4D | null = null;
+  let ty: TfMod.tf.Tensor4D | null = null;
   if (tfjs) {
-    tx = T.fromOurs(x, [q.N, q.H, q.W, q.C]) as T.tf.Tensor4D;
-    tdy = T.fromOurs(dy, [q.N, OH, OW, q.C]) as T.tf.Tensor4D;
+    tx = T.fromOurs(x, [q.N, q.H, q.W, q.C]) as TfMod.tf.Tensor4D;
+    tdy = T.fromOurs(dy, [q.N, OH, OW, q.C]) as TfMod.tf.Tensor4D;
     ty = kind === "maxpool" ? T.tf.maxPool(tx, q.k, q.s, q.pad) : null;
   }
   cleanups.push(() => {
