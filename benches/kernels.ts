@@ -672,6 +672,13 @@ console.log(
 );
 
 const t0 = performance.now();
+const date = new Date().toISOString();
+const out = values.out ??
+  new URL(
+    `./results/${adapterSlug(g.info.name)}-${date.slice(0, 10)}${quick ? "-quick" : ""}.json`,
+    import.meta.url,
+  ).pathname;
+await Deno.mkdir(out.slice(0, out.lastIndexOf("/")) || ".", { recursive: true });
 if (wantedOps.has("matmul")) {
   for (const n of matmulSizes) {
     const r = await runCase(matmulCase(n));
@@ -681,6 +688,7 @@ if (wantedOps.has("matmul")) {
   }
 }
 let skipped = 0;
+await writeReport();
 for (const { layer, models: ms, count } of selected.values()) {
   if ((performance.now() - t0) / 1000 > budgetS) {
     skipped++;
@@ -712,48 +720,50 @@ for (const { layer, models: ms, count } of selected.values()) {
     results.push(r);
   }
   cleanups.splice(0).forEach((f) => f());
+  await writeReport();
 }
-const seconds = (performance.now() - t0) / 1000;
-
 /** Per model: sum over its measured layer shapes of count * ms, ours and tfjs. */
-const perModelMs: Record<string, { ours: number; tfjs: number; layers: number }> = {};
-for (const r of results) {
-  for (const m of r.models) {
-    const e = perModelMs[m] ??= { ours: 0, tfjs: 0, layers: 0 };
-    const k = r.count / r.models.length; // merged shapes: split the count evenly (estimate)
-    if (r.ours) e.ours += k * r.ours.ms;
-    if (r.tfjs) e.tfjs += k * r.tfjs.ms;
-    e.layers++;
+function perModelTotals(): Record<string, { ours: number; tfjs: number; layers: number }> {
+  const out: Record<string, { ours: number; tfjs: number; layers: number }> = {};
+  for (const r of results) {
+    for (const m of r.models) {
+      const e = out[m] ??= { ours: 0, tfjs: 0, layers: 0 };
+      const k = r.count / r.models.length; // merged shapes: split the count evenly (estimate)
+      if (r.ours) e.ours += k * r.ours.ms;
+      if (r.tfjs) e.tfjs += k * r.tfjs.ms;
+      e.layers++;
+    }
   }
+  return out;
 }
 
-const date = new Date().toISOString();
-const report = {
-  kind: "kernels",
-  adapter: g.info.name,
-  info: g.info,
-  date,
-  deno: Deno.version.deno,
-  quick,
-  batch,
-  size,
-  iterations,
-  warmup,
-  timer: timer.mode,
-  tfjs: tfjs ? { ok: true } : { ok: false, error: (tfr as { error: string }).error },
-  seconds,
-  layerShapes: selected.size,
-  skippedForBudget: skipped,
-  perModelMs,
-  results,
-};
-const out = values.out ??
-  new URL(
-    `./results/${adapterSlug(g.info.name)}-${date.slice(0, 10)}${quick ? "-quick" : ""}.json`,
-    import.meta.url,
-  ).pathname;
-await Deno.mkdir(out.slice(0, out.lastIndexOf("/")) || ".", { recursive: true });
-await Deno.writeTextFile(out, JSON.stringify(report, null, 1) + "\n");
+/** Writes the JSON (after every layer shape too, so a run cut short keeps its results). */
+async function writeReport(): Promise<number> {
+  const seconds = (performance.now() - t0) / 1000;
+  const report = {
+    kind: "kernels",
+    adapter: g.info.name,
+    info: g.info,
+    date,
+    deno: Deno.version.deno,
+    quick,
+    batch,
+    size,
+    iterations,
+    warmup,
+    timer: timer.mode,
+    tfjs: tfjs ? { ok: true } : { ok: false, error: (tfr as { error: string }).error },
+    seconds,
+    layerShapes: selected.size,
+    skippedForBudget: skipped,
+    perModelMs: perModelTotals(),
+    results,
+  };
+  await Deno.writeTextFile(out, JSON.stringify(report, null, 1) + "\n");
+  return seconds;
+}
+const seconds = await writeReport();
+const perModelMs = perModelTotals();
 console.log(
   `\n${results.length} cases in ${seconds.toFixed(1)} s` +
     (skipped ? ` (${skipped} of ${selected.size} layer shapes skipped: --budget-s)` : "") +
