@@ -120,6 +120,8 @@ Deno.test("--pretrained FILE loads the backbone, not the head; --early-stop stop
     "--early-stop",
     "1",
     "--class-weights",
+    "--split",
+    "random",
   ]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /tiny: early stop \(no better val balanced accuracy for 1 epochs\)/);
@@ -129,6 +131,7 @@ Deno.test("--pretrained FILE loads the backbone, not the head; --early-stop stop
   assert.ok(ran < 4, `${ran} epochs`);
   assert.equal(ran, study.models[0].bestEpoch + 1);
   assert.equal(study.models[0].config.pretrained, true);
+  assert.equal(study.splitMode, "random");
   const src = (await readCheckpoint(source)).weights;
   const got = (await readCheckpoint(join(out, "tiny", "last.safetensors"))).weights;
   const diff = (k: string) => {
