@@ -184,8 +184,25 @@ export const GEMM_REGISTER_SMALL: GemmConfig = {
  * The tile config for a problem on this adapter: the register variant on software adapters,
  * otherwise the largest shared-memory tile that still gives the GPU enough workgroups.
  */
+/** Register tiles for software adapters, 8x8 per invocation (benches/tune_gemm.ts: 1.29x). */
+const GEMM_REGISTER_WIDE: GemmConfig = { variant: "register", BM: 64, BN: 64, BK: 2, TM: 8, TN: 8 };
+const GEMM_REGISTER_NARROW_M: GemmConfig = {
+  variant: "register",
+  BM: 32,
+  BN: 64,
+  BK: 2,
+  TM: 4,
+  TN: 8,
+};
+
 export function chooseGemmConfig(g: Gpu, M: number, N: number, batch = 1): GemmConfig {
-  if (g.info.isFallback) return M >= 64 && N >= 32 ? GEMM_REGISTER : GEMM_REGISTER_SMALL;
+  if (g.info.isFallback) {
+    // Chosen by A/B timing over the four models' GEMMs on llvmpipe (benches/results/gemm-ab-*).
+    if (M >= 64 && N >= 64) return GEMM_REGISTER_WIDE;
+    if (M >= 64 && N >= 16) return GEMM_REGISTER;
+    if (N >= 64) return GEMM_REGISTER_NARROW_M;
+    return GEMM_REGISTER_SMALL;
+  }
   const tiles = (c: GemmConfig) => Math.ceil(M / c.BM) * Math.ceil(N / c.BN) * batch;
   const fits = (c: GemmConfig) => 4 * c.BK * (c.BM + c.BN) <= g.info.maxWorkgroupStorageSize;
   if (fits(GEMM_SHARED_LARGE) && tiles(GEMM_SHARED_LARGE) >= 256) return GEMM_SHARED_LARGE;
