@@ -8,7 +8,8 @@ import { dropout } from "../ops/dropout.ts";
 import { Module } from "./module.ts";
 
 export class Dropout extends Module {
-  #calls = 0;
+  /** Training calls so far: masks derive from (seed, calls); checkpoints save and restore it. */
+  calls = 0;
   readonly seed: number;
 
   constructor(readonly p = 0.5, opts: { seed?: number } = {}) {
@@ -19,6 +20,6 @@ export class Dropout extends Module {
 
   forward(x: Tensor): Tensor {
     if (!this.training || this.p === 0) return x;
-    return dropout(x, this.p, mixSeed(this.seed, this.#calls++) | 0);
+    return dropout(x, this.p, mixSeed(this.seed, this.calls++) | 0);
   }
 }

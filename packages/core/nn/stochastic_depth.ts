@@ -17,7 +17,8 @@ export function stochasticDepthMask(n: number, p: number, seed: number): Float32
 }
 
 export class StochasticDepth extends Module {
-  #calls = 0;
+  /** Training calls so far: masks derive from (seed, calls); checkpoints save and restore it. */
+  calls = 0;
   readonly seed: number;
 
   constructor(readonly p: number, opts: { seed?: number } = {}) {
@@ -30,7 +31,7 @@ export class StochasticDepth extends Module {
   forward(x: Tensor): Tensor {
     if (!this.training || this.p === 0) return x;
     const n = x.shape[0];
-    const mask = stochasticDepthMask(n, this.p, mixSeed(this.seed, this.#calls++));
+    const mask = stochasticDepthMask(n, this.p, mixSeed(this.seed, this.calls++));
     const m = tensor(mask, [n, ...x.shape.slice(1).map(() => 1)]);
     return mul(x, m);
   }
