@@ -9,7 +9,8 @@
  * The set: `--labels` (an ISIC 2018 Task 3 ground-truth CSV) wins; otherwise HAM10000 images,
  * restricted to `--subset` of `--split-file` (default: the split.json of the checkpoint's run
  * folder, if there is one; else every image). `--tta` averages the logits of the image and its
- * horizontal and vertical flips.
+ * horizontal and vertical flips. The model is rebuilt and its inputs normalised as the
+ * checkpoint's metadata says (`normalize`, `tfPadding`: TF-slim runs use [-1, 1] and TF padding).
  */
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
@@ -23,7 +24,7 @@ import { evaluateClassifier } from "../../core/metrics/evaluate.ts";
 import { crossEntropyFromLogits, softmax } from "../../core/metrics/softmax.ts";
 import type { StudyResults } from "../../core/metrics/run_results.ts";
 import { writeReport, writeTextAtomic } from "../report/write_report.ts";
-import { loadCheckpointWeights, readCheckpoint } from "../train/checkpoint.ts";
+import { checkpointInput, loadCheckpointWeights, readCheckpoint } from "../train/checkpoint.ts";
 import { buildModel } from "../train/models.ts";
 import { cacheShape } from "../train/study.ts";
 import { stratifiedSubset } from "../train/subset.ts";
@@ -118,7 +119,8 @@ export async function run(args: string[]): Promise<void> {
   if (samples.length === 0) {
     throw new UserError(`${setName}: no labelled images to evaluate; check --data / --subset`);
   }
-  const model = buildModel(meta.model, meta.numClasses, 0);
+  const input = checkpointInput(meta, file);
+  const model = buildModel(meta.model, meta.numClasses, 0, { tfPadding: input.tfPadding });
   loadCheckpointWeights(model, ckpt, file);
   console.log(
     `evaluating ${meta.model} (${file}, epoch ${meta.epoch}) on ${samples.length} images: ` +
@@ -130,6 +132,7 @@ export async function run(args: string[]): Promise<void> {
     batchSize,
     imageSize: meta.imageSize,
     numClasses: meta.numClasses,
+    normalize: input.normalize,
     tta: values.tta,
   });
   const seconds = (performance.now() - t0) / 1000;

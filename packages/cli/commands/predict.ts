@@ -2,8 +2,10 @@
  * `predict --weights FILE [--model M] (--image file.jpg | --input x.npy) [--logits out.npy]
  * [--top K] [--image-size S] [--preprocess imagenet|tf]`: classify images, or a preprocessed
  * NCHW float32 batch from NumPy or PyTorch. The weights are a torchvision-format .pth, a
- * safetensors file or one of our checkpoints (which name their model and classes); the head
- * size comes from the weights.
+ * safetensors file or one of our checkpoints (which name their model and classes, and record
+ * their input normalisation and padding: `--preprocess` defaults to the checkpoint's, `tf` for
+ * a TF-slim run, and the model is rebuilt with its padding); the head size comes from the
+ * weights.
  */
 import { parseArgs } from "node:util";
 import sharp from "sharp";
@@ -22,10 +24,12 @@ import { softmax } from "../../core/metrics/softmax.ts";
 import { CLASS_NAMES, CLASSES } from "../../core/data/classes.ts";
 import { isModelName, MODEL_NAMES, type ModelName, MODELS } from "../../models/registry.ts";
 import { loadStateDict } from "../../models/load_weights.ts";
+import { checkpointInput, type CheckpointMeta, type ModelInput } from "../train/checkpoint.ts";
+import { buildModel } from "../train/models.ts";
 
 const USAGE = "usage: predict --weights FILE [--model " + MODEL_NAMES.join("|") +
   "] (--image file.jpg [...] | --input x.npy) [--logits out.npy] [--top K] [--image-size S] " +
-  "[--preprocess imagenet|tf]";
+  "[--preprocess imagenet|tf (default: the checkpoint's, else imagenet)]";
 
 /** Checkpoint tensors that are training state, not model weights. */
 const TRAIN_PREFIX = "_train.";
@@ -35,6 +39,8 @@ interface Weights {
   model?: string;
   classNames?: string[];
   imageSize?: number;
+  /** A checkpoint's input settings; imagenet without TF padding for other files. */
+  input: ModelInput;
 }
 
 async function readWeights(path: string): Promise<Weights> {
@@ -42,7 +48,12 @@ async function readWeights(path: string): Promise<Weights> {
     throw new UserError(`${path}: ${(e as Error).message}; pass an existing file with --weights`);
   });
   const text = new TextDecoder().decode(bytes.subarray(8, 16));
-  if (!text.startsWith("{")) return { stateDict: await loadWeightsFile(path) };
+  if (!text.startsWith("{")) {
+    return {
+      stateDict: await loadWeightsFile(path),
+      input: { normalize: "imagenet", tfPadding: false },
+    };
+  }
   // safetensors: maybe one of our checkpoints, which records its model and classes.
   const { tensors, metadata } = readSafetensors(bytes, path);
   const sd: StateDict = new Map();
@@ -55,7 +66,11 @@ async function readWeights(path: string): Promise<Weights> {
       throw new UserError(`${path}: its dermagpu metadata is not JSON (corrupt checkpoint)`);
     }
   }
-  return { stateDict: normalizeKeys(sd), ...meta };
+  return {
+    stateDict: normalizeKeys(sd),
+    ...meta,
+    input: checkpointInput(meta as CheckpointMeta, path),
+  };
 }
 
 /** Decodes an image and applies the eval transform on the GPU: NHWC [1, S, S, 3]. */
@@ -128,7 +143,7 @@ export async function run(args: string[]): Promise<void> {
         logits: { type: "string" },
         top: { type: "string", default: "3" },
         "image-size": { type: "string" },
-        preprocess: { type: "string", default: "imagenet" },
+        preprocess: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -142,7 +157,7 @@ export async function run(args: string[]): Promise<void> {
   if (!images.length === !v.input) {
     throw new UserError(`give either --image file.jpg or --input x.npy\n${USAGE}`);
   }
-  if (v.preprocess !== "imagenet" && v.preprocess !== "tf") {
+  if (v.preprocess !== undefined && v.preprocess !== "imagenet" && v.preprocess !== "tf") {
     throw new UserError(`--preprocess ${v.preprocess}: expected imagenet or tf`);
   }
   const top = Number(v.top);
@@ -165,15 +180,19 @@ export async function run(args: string[]): Promise<void> {
     throw new UserError(`${v.weights}: no '${spec.headPrefix}weight': are these ${name} weights?`);
   }
   const numClasses = head.shape[0];
-  const model = spec.build({ numClasses });
+  const model = buildModel(name, numClasses, 0, { tfPadding: weights.input.tfPadding });
   loadStateDict(model, weights.stateDict, { strict: true, file: v.weights });
   model.eval();
   const size = Number(v["image-size"] ?? weights.imageSize ?? 224);
+  const preprocess =
+    (v.preprocess ?? (weights.input.normalize === "minus1to1" ? "tf" : "imagenet")) as
+      | "imagenet"
+      | "tf";
 
   const inputs = v.input ? [{ label: v.input, x: await loadInput(v.input) }] : await Promise.all(
     images.map(async (p) => ({
       label: p,
-      x: await loadImage(p, size, v.preprocess as "imagenet"),
+      x: await loadImage(p, size, preprocess),
     })),
   );
   const names = labelsFor(numClasses, weights.classNames);

@@ -7,7 +7,8 @@
  *   conv weights HWIO), and the interrupted epoch's logits and per-step losses so far
  *   (`_train.epoch_logits`, `_train.epoch_losses`);
  * - `__metadata__.dermagpu`: JSON `CheckpointMeta` (run config, epoch, step within the epoch,
- *   Adam step count and lr, scheduler state, best epoch, history).
+ *   Adam step count and lr, scheduler state, best epoch, history, and how the model sees its
+ *   input: `normalize` and `tfPadding`, which `evaluate`, `predict` and `--resume` rebuild).
  * Files are written atomically (temp file + rename): a killed run leaves the previous file.
  */
 import { gpu } from "../../kernels/runtime/gpu.ts";
@@ -47,6 +48,10 @@ export interface CheckpointMeta {
   /** Best epoch so far (1-based) and its validation balanced accuracy. */
   best: { epoch: number; balancedAccuracy: number } | null;
   history: EpochRecord[];
+  /** The input normalisation the model was trained with (absent in old files: imagenet). */
+  normalize?: InputNormalize;
+  /** Whether the model pads as TensorFlow "SAME" (TF-slim weights; absent: false). */
+  tfPadding?: boolean;
   /** Wall seconds spent in the interrupted epoch before the checkpoint. */
   epochSeconds?: number;
   /** Call counters of seeded random modules (Dropout, StochasticDepth), by module path. */
@@ -56,6 +61,43 @@ export interface CheckpointMeta {
    * `epoch` and `step` above are the whole state; `scheme` says how.
    */
   rng?: { seed: number; epoch: number; step: number; scheme: string };
+}
+
+/** The input normalisations a checkpoint can record. */
+export type InputNormalize = "imagenet" | "minus1to1";
+const INPUT_NORMALIZE: readonly InputNormalize[] = ["imagenet", "minus1to1"];
+
+/** How a model sees its input: the normalisation and the padding it was built with. */
+export interface ModelInput {
+  normalize: InputNormalize;
+  tfPadding: boolean;
+}
+
+/** torchvision weights (and every checkpoint older than the fields): ImageNet mean/std. */
+export const IMAGENET_INPUT: ModelInput = { normalize: "imagenet", tfPadding: false };
+
+/** Google's TF-slim weights: inputs in [-1, 1], TensorFlow "SAME" padding. */
+export const TFSLIM_INPUT: ModelInput = { normalize: "minus1to1", tfPadding: true };
+
+/**
+ * The input settings `meta` records (`file` is named in errors): a missing field means the
+ * default of the checkpoints written before it existed (imagenet, no TF padding).
+ */
+export function checkpointInput(meta: CheckpointMeta, file: string): ModelInput {
+  const normalize = meta.normalize ?? "imagenet";
+  if (!INPUT_NORMALIZE.includes(normalize)) {
+    throw new UserError(
+      `${file}: unknown input normalisation '${String(normalize)}' in its metadata (expected ` +
+        `${INPUT_NORMALIZE.join(" or ")}); pass a checkpoint written by train`,
+    );
+  }
+  const tfPadding = meta.tfPadding ?? false;
+  if (typeof tfPadding !== "boolean") {
+    throw new UserError(
+      `${file}: tfPadding in its metadata is not true or false; pass a checkpoint written by train`,
+    );
+  }
+  return { normalize, tfPadding };
 }
 
 /** How train derives its random draws (recorded in each checkpoint). */

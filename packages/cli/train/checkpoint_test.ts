@@ -6,7 +6,9 @@ import { Loader } from "../../core/data/loader.ts";
 import { loadSafetensorsFile, saveSafetensorsFile } from "../../core/io/load.ts";
 import type { Module } from "../../core/nn/module.ts";
 import {
+  checkpointInput,
   type CheckpointMeta,
+  IMAGENET_INPUT,
   loadCheckpointWeights,
   moduleCounters,
   readCheckpoint,
@@ -15,6 +17,7 @@ import {
   saveCheckpoint,
   savedEpochProgress,
   schedulerMeta,
+  TFSLIM_INPUT,
 } from "./checkpoint.ts";
 import { DivergedError, EpochAccumulator, Trainer } from "./trainer.ts";
 import { TinyNet } from "./tiny_model.ts";
@@ -202,4 +205,25 @@ Deno.test("resnet18: save mid-epoch, restore into a fresh model, continue: bit-i
   for (const x of [acc, acc2]) x.dispose();
   for (const x of [trainer, resumed, model, copy]) x.dispose();
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("checkpointInput: old files mean imagenet without TF padding; bad values are refused", () => {
+  const base = { format: "dermagpu-checkpoint", version: 1 } as CheckpointMeta;
+  assert.deepEqual(checkpointInput(base, "old.safetensors"), IMAGENET_INPUT);
+  assert.deepEqual(IMAGENET_INPUT, { normalize: "imagenet", tfPadding: false });
+  assert.deepEqual(
+    checkpointInput({ ...base, normalize: "minus1to1", tfPadding: true }, "tf.safetensors"),
+    TFSLIM_INPUT,
+  );
+  assert.deepEqual(TFSLIM_INPUT, { normalize: "minus1to1", tfPadding: true });
+  assert.throws(
+    () => checkpointInput({ ...base, normalize: "caffe" as "imagenet" }, "x.safetensors"),
+    (e) =>
+      e instanceof UserError &&
+      /^x\.safetensors: unknown input normalisation 'caffe'/.test(e.message),
+  );
+  assert.throws(
+    () => checkpointInput({ ...base, tfPadding: "yes" as unknown as boolean }, "y.safetensors"),
+    (e) => e instanceof UserError && /^y\.safetensors: tfPadding in its metadata/.test(e.message),
+  );
 });

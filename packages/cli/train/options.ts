@@ -4,6 +4,7 @@
 import { parseArgs } from "node:util";
 import { UserError } from "../../core/errors.ts";
 import { SPLIT_MODES, type SplitMode } from "../../core/data/split.ts";
+import { defaultTfSlimDir } from "../../models/tfslim_mobilenet_v2.ts";
 import { MODEL_CHOICES } from "./models.ts";
 import type { ProfileName } from "./profile.ts";
 
@@ -15,7 +16,7 @@ export interface TrainOptions {
   batchSize: number;
   lr: number;
   imageSize: number;
-  /** "none", "torchvision" or a weights file. */
+  /** "none", "torchvision", "tfslim:DIR" (resolved from "tfslim") or a weights file. */
   pretrained: string;
   seed: number;
   out: string;
@@ -48,7 +49,11 @@ export const TRAIN_USAGE = `usage: train [options]      train, validate and test
   --batch-size N        default 32
   --lr X                Adam learning rate, default 1e-3
   --image-size PX       default 224 (full) / 32 (quick)
-  --pretrained none|torchvision|FILE   torchvision: ImageNet .pth (downloaded once, cached);
+  --pretrained none|torchvision|tfslim[:DIR]|FILE
+                        torchvision: ImageNet .pth (downloaded once, cached);
+                        tfslim: mobilenet_v2 only, Google's TF-slim ImageNet weights (BN folded)
+                        from DIR (default ${defaultTfSlimDir()}),
+                        with TF padding and [-1, 1] inputs in training, evaluate and predict;
                         FILE: weights for everything but the head
   --seed S              default 0; every random draw derives from (seed, epoch, step)
   --out DIR             default runs/<timestamp>
@@ -76,6 +81,42 @@ function intFlag(name: string, v: string | undefined, min: number): number | und
     throw new UserError(`--${name} ${v}: expected an integer >= ${min}`);
   }
   return n;
+}
+
+/** The models `--pretrained tfslim` has weights for. */
+export const TFSLIM_MODELS: readonly string[] = ["mobilenet_v2"];
+
+/**
+ * The TF-slim weights folder `--pretrained` names: "tfslim" (the shared store,
+ * `defaultTfSlimDir()`) or "tfslim:DIR"; undefined for any other value.
+ */
+export function tfSlimDir(pretrained: string): string | undefined {
+  if (pretrained === "tfslim") return defaultTfSlimDir();
+  if (!pretrained.startsWith("tfslim:")) return undefined;
+  const dir = pretrained.slice("tfslim:".length);
+  if (!dir.trim()) {
+    throw new UserError(
+      `--pretrained ${pretrained}: no folder after 'tfslim:'; pass tfslim or tfslim:DIR`,
+    );
+  }
+  return dir;
+}
+
+/**
+ * `--pretrained` checked against the models it is for: "tfslim" becomes "tfslim:<folder>" (so
+ * run.json records the folder); tfslim with a model that has no TF-slim weights is a UserError.
+ */
+export function resolvePretrainedFlag(pretrained: string, models: readonly string[]): string {
+  const dir = tfSlimDir(pretrained);
+  if (dir === undefined) return pretrained;
+  const others = models.filter((m) => !TFSLIM_MODELS.includes(m));
+  if (others.length) {
+    throw new UserError(
+      `--pretrained ${pretrained}: TF-slim weights exist only for ${TFSLIM_MODELS.join(", ")}, ` +
+        `not ${others.join(", ")}; pass --model mobilenet_v2 (or another --pretrained)`,
+    );
+  }
+  return `tfslim:${dir}`;
 }
 
 /** Parses the command line; a UserError names the bad flag. */
@@ -145,7 +186,10 @@ export function parseTrainArgs(args: string[]): ParsedTrainArgs {
     }
     given.lr = lr;
   }
-  if (s("pretrained") !== undefined) given.pretrained = s("pretrained");
+  if (s("pretrained") !== undefined) {
+    given.pretrained = s("pretrained");
+    tfSlimDir(given.pretrained!); // rejects "tfslim:" without a folder
+  }
   if (s("out") !== undefined) given.out = s("out");
   if (s("cache-dir") !== undefined) given.cacheDir = s("cache-dir");
   if (values["class-weights"]) given.classWeights = true;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { UserError } from "../../core/errors.ts";
-import { parseTrainArgs } from "./options.ts";
+import { parseTrainArgs, TRAIN_USAGE } from "./options.ts";
 
 Deno.test("parseTrainArgs reads every flag", () => {
   const { given, resume } = parseTrainArgs([
@@ -58,9 +58,17 @@ Deno.test("parseTrainArgs rejects bad values with the flag named", () => {
     [["--lr", "abc"], /--lr abc/],
     [["--profile", "fast"], /--profile fast/],
     [["--bogus"], /bogus/],
+    [["--pretrained", "tfslim:"], /^--pretrained tfslim:: no folder after 'tfslim:'/],
     [["--resume", "runs/x", "--epochs", "2"], /--resume runs\/x takes no other flags/],
   ];
   for (const [args, re] of bad) {
     assert.throws(() => parseTrainArgs(args), (e) => e instanceof UserError && re.test(e.message));
   }
+});
+
+Deno.test("--pretrained tfslim[:DIR] is read as given and documented", () => {
+  assert.equal(parseTrainArgs(["--pretrained", "tfslim"]).given.pretrained, "tfslim");
+  assert.equal(parseTrainArgs(["--pretrained=tfslim:/w/tf"]).given.pretrained, "tfslim:/w/tf");
+  assert.match(TRAIN_USAGE, /--pretrained none\|torchvision\|tfslim\[:DIR\]\|FILE/);
+  assert.match(TRAIN_USAGE, /tfslim: mobilenet_v2 only/);
 });

@@ -7,9 +7,11 @@
  *   150 test), batch 32, all four models, sized so the study trains and tests within about 10
  *   minutes on a 2-core CPU. A smoke test of the whole pipeline, not a result.
  * `--profile quick|full` picks one explicitly; the first output lines announce it.
+ * `--pretrained tfslim` is resolved to `tfslim:<folder>` here and refused unless every model is
+ * mobilenet_v2.
  */
 import { STUDY_MODELS } from "./models.ts";
-import type { TrainOptions } from "./options.ts";
+import { resolvePretrainedFlag, type TrainOptions } from "./options.ts";
 
 export type ProfileName = "quick" | "full";
 
@@ -44,15 +46,16 @@ export function resolveTrainOptions(
 ): TrainOptions {
   const profile: ProfileName = given.profile ?? (isFallback ? "quick" : "full");
   const p = profile === "quick" ? QUICK : FULL;
+  const models = given.models ?? [...STUDY_MODELS];
   return {
-    models: given.models ?? [...STUDY_MODELS],
+    models,
     data: given.data,
     split: given.split ?? "lesion",
     epochs: given.epochs ?? p.epochs,
     batchSize: given.batchSize ?? p.batchSize,
     lr: given.lr ?? 1e-3,
     imageSize: given.imageSize ?? p.imageSize,
-    pretrained: given.pretrained ?? "none",
+    pretrained: resolvePretrainedFlag(given.pretrained ?? "none", models),
     seed: given.seed ?? 0,
     out: given.out ?? defaultOut(),
     patience: given.patience ?? 3,

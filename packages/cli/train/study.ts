@@ -39,9 +39,12 @@ import { loadWeightsFile } from "../../core/io/load.ts";
 import { downloadWeights } from "../../core/io/download.ts";
 import { loadStateDict } from "../../models/load_weights.ts";
 import { writeReport, writeTextAtomic } from "../report/write_report.ts";
+import { loadTfSlimMobileNetV2 } from "../../models/tfslim_mobilenet_v2.ts";
 import {
+  checkpointInput,
   type CheckpointMeta,
   exportWeights,
+  IMAGENET_INPUT,
   loadCheckpointWeights,
   moduleCounters,
   readCheckpoint,
@@ -50,10 +53,11 @@ import {
   saveCheckpoint,
   savedEpochProgress,
   schedulerMeta,
+  TFSLIM_INPUT,
   TRAIN_PREFIX,
 } from "./checkpoint.ts";
 import { buildModel, minInputSize, type TrainableModel, weightsUrl } from "./models.ts";
-import type { TrainOptions } from "./options.ts";
+import { resolvePretrainedFlag, tfSlimDir, type TrainOptions } from "./options.ts";
 import { describeRun } from "./profile.ts";
 import { consoleSink, formatDuration, Progress, type ProgressSink } from "./progress.ts";
 import { stratifiedSubset } from "./subset.ts";
@@ -166,13 +170,20 @@ export async function runStudy(
   return study;
 }
 
-/** Where each model's starting weights come from: nothing, or a weights file per model. */
-export type Pretrained = { kind: "none" } | { kind: "files"; paths: Record<string, string> };
+/**
+ * Where each model's starting weights come from: nothing, a weights file per model, or the
+ * TF-slim folder (mobilenet_v2 only; TF padding and [-1, 1] inputs).
+ */
+export type Pretrained =
+  | { kind: "none" }
+  | { kind: "files"; paths: Record<string, string> }
+  | { kind: "tfslim"; dir: string };
 
 /**
  * Resolves `--pretrained`: "none"; "torchvision" (each model's ImageNet .pth, downloaded once
  * into the weights cache and verified against the hash in its name; offline, a cached file is
- * used or the error says how to pass the file); or one FILE for every model.
+ * used or the error says how to pass the file); "tfslim[:DIR]" (the TF-slim folder, for
+ * mobilenet_v2 only); or one FILE for every model.
  */
 export async function resolvePretrained(
   p: string,
@@ -180,6 +191,19 @@ export async function resolvePretrained(
   log: (line: string) => void = () => {},
 ): Promise<Pretrained> {
   if (p === "none") return { kind: "none" };
+  const dir = tfSlimDir(resolvePretrainedFlag(p, models));
+  if (dir !== undefined) {
+    try {
+      await Deno.stat(join(dir, "mapping.json"));
+    } catch {
+      throw new UserError(
+        `--pretrained ${p}: no mapping.json in ${dir}; pass tfslim:DIR with the folder of the ` +
+          `TF-slim .npy files and mapping.json`,
+      );
+    }
+    log(`mobilenet_v2: TF-slim ImageNet weights ${dir} (TF padding, [-1, 1] inputs)`);
+    return { kind: "tfslim", dir };
+  }
   const paths: Record<string, string> = {};
   if (p === "torchvision") {
     for (const m of models) {
@@ -244,6 +268,8 @@ function metaFor(
     best: state.best,
     history: state.history,
     epochSeconds: state.epochSeconds,
+    normalize: trainer.normalize === "minus1to1" ? "minus1to1" : "imagenet",
+    tfPadding: (trainer.model as { tfPadding?: boolean }).tfPadding === true,
   };
 }
 
@@ -273,12 +299,22 @@ export async function trainModel(
     return JSON.parse(await Deno.readTextFile(resultPath)) as ModelResults;
   }
   const lastPath = join(dir, "last.safetensors"), bestPath = join(dir, "best.safetensors");
-  const model = buildModel(name, NUM_CLASSES, o.seed);
   const ckpt = (await exists(lastPath)) ? await readCheckpoint(lastPath) : null;
+  // A resumed model is rebuilt as its checkpoint says; a fresh one as --pretrained needs.
+  const input = ckpt
+    ? checkpointInput(ckpt.meta, lastPath)
+    : pretrained.kind === "tfslim"
+    ? TFSLIM_INPUT
+    : IMAGENET_INPUT;
+  let model: TrainableModel;
   if (ckpt) {
+    model = buildModel(name, NUM_CLASSES, o.seed, { tfPadding: input.tfPadding });
     loadCheckpointWeights(model, ckpt, lastPath);
-  } else if (pretrained.kind === "files") {
-    await loadPretrained(model, pretrained.paths[name]);
+  } else if (pretrained.kind === "tfslim") {
+    model = await loadTfSlimMobileNetV2(pretrained.dir, { numClasses: NUM_CLASSES, seed: o.seed });
+  } else {
+    model = buildModel(name, NUM_CLASSES, o.seed);
+    if (pretrained.kind === "files") await loadPretrained(model, pretrained.paths[name]);
   }
   const weights = o.classWeights
     ? Float32Array.from(classWeights(sets.train.map((s) => s.label), NUM_CLASSES))
@@ -290,6 +326,7 @@ export async function trainModel(
     seed: o.seed,
     patience: o.patience,
     classWeights: weights,
+    normalize: input.normalize,
   });
   let epoch = 0, startStep = 0, globalStep = 0;
   let history: EpochRecord[] = [];

@@ -3,7 +3,8 @@
  * evaluation pass (logits of a labelled set, optionally with flip test-time augmentation).
  *
  * Training step: upload the uint8 batch, augment it on the GPU (RandomResizedCrop, flips,
- * rotation, ColorJitter, ImageNet normalisation), forward, cross-entropy, backward, Adam step,
+ * rotation, ColorJitter, then `normalize`: ImageNet mean/std by default, [-1, 1] for the TF-slim
+ * weights), forward, cross-entropy, backward, Adam step,
  * all inside `tidy`. Nothing is read back per step: the step's loss and logits are copied into
  * per-epoch GPU buffers (`EpochAccumulator`), read when the caller checks the losses (every
  * few steps, before a checkpoint, at the end of the epoch). Every random draw of a step comes
@@ -15,6 +16,7 @@ import {
   type AugmentOptions,
   evalParams,
   type ImageParams,
+  type Normalize,
   sampleAugmentParams,
 } from "../../kernels/ops/augment.ts";
 import { UserError } from "../../core/errors.ts";
@@ -56,6 +58,8 @@ export interface TrainerOptions {
   /** Per-class loss weights (inverse frequency), or none. */
   classWeights?: Float32Array | null;
   augment?: AugmentOptions;
+  /** Input normalisation after augmentation, in training and evaluation (default imagenet). */
+  normalize?: Normalize;
 }
 
 /**
@@ -190,6 +194,7 @@ export class Trainer {
   readonly optimizer: Adam;
   readonly scheduler: ReduceLROnPlateau;
   readonly augment: AugmentOptions;
+  readonly normalize: Normalize;
   #weights: Tensor | null;
 
   constructor(readonly model: Module, readonly opts: TrainerOptions) {
@@ -199,6 +204,7 @@ export class Trainer {
       patience: opts.patience,
     });
     this.augment = opts.augment ?? TRAIN_AUGMENT;
+    this.normalize = opts.normalize ?? "imagenet";
     this.#weights = opts.classWeights ? tensor(opts.classWeights).keep() : null;
   }
 
@@ -254,7 +260,7 @@ export class Trainer {
       outH: S,
       outW: S,
       params,
-      normalize: "imagenet",
+      normalize: this.normalize,
     });
     g.pool.release(u8);
     return fromBuffer(out, [batch.n, S, S, 3]);
@@ -273,6 +279,7 @@ export class Trainer {
       ...opts,
       imageSize: this.opts.imageSize,
       numClasses: this.opts.numClasses,
+      normalize: this.normalize,
     });
   }
 
@@ -298,6 +305,8 @@ export async function predictLogits(
     batchSize: number;
     imageSize: number;
     numClasses: number;
+    /** Input normalisation (default imagenet): the one the model was trained with. */
+    normalize?: Normalize;
     tta?: boolean;
     onBatch?: (done: number, n: number) => void;
   },
@@ -327,7 +336,7 @@ export async function predictLogits(
                 outH: S,
                 outW: S,
                 params,
-                normalize: "imagenet",
+                normalize: opts.normalize ?? "imagenet",
               }),
               [batch.n, S, S, 3],
             );
