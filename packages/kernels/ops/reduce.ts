@@ -7,12 +7,25 @@
  * contiguous memory), then a second launch sums the chunk partials. No workgroup barriers,
  * which keeps it fast on software adapters, and the summation order is fixed, so results are
  * reproducible run to run.
+ *
+ * Subgroup path (default where the adapter has subgroups and is not a software adapter, or
+ * forced with `{ subgroups: true }`): the second pass is one launch of
+ * `columnReduceSubgroupWgsl` over the [chunks, outputs] partials instead of repeated serial
+ * passes. That kernel is shared with the global average pool / squeeze-excitation reduction
+ * (pool.ts) and the bias gradient (conv2d.ts `sumRows`). It makes no assumption about the
+ * subgroup size (it reads the `subgroup_size` builtin; partial subgroups are fine, since
+ * `subgroupAdd` only sums active invocations) and uses no atomics, so it is deterministic on a
+ * given device.
  */
 import type { Gpu } from "../runtime/gpu.ts";
-import { entry1d, f32lit, gridFor } from "../runtime/grid.ts";
+import { entry1d, f32lit, grid1d, gridFor } from "../runtime/grid.ts";
 import { coalesce, numel, offsetsWgsl, stridesOf } from "./shape.ts";
 
 const WG = 256;
+/** Default invocations per workgroup of the subgroup column reduction. */
+const SG_WG = 256;
+/** WebGPU guarantees subgroups of at least 4 invocations; sizes the per-subgroup array. */
+const MIN_SUBGROUP = 4;
 /** Target number of invocations in the first pass. */
 const TARGET_THREADS = 1 << 16;
 const MIN_CHUNK = 32;
@@ -98,8 +111,122 @@ ${entry1d(WG)} {
 }`;
 }
 
+/**
+ * Whether a reduction takes its subgroup path: `force` when given (true throws on a device
+ * without subgroups), else on adapters with subgroups that are not software adapters.
+ */
+export function useSubgroups(g: Gpu, force?: boolean): boolean {
+  if (force && !g.info.subgroups) {
+    throw new Error("the subgroup reduction was requested but the device has no subgroups");
+  }
+  return force ?? (g.info.subgroups && !g.info.isFallback);
+}
+
+/** A column reduction: out[n * cols + c] = finish(sum over r < rows of term(i)). */
+export interface ColumnReduceSpec {
+  /** Independent [rows, cols] blocks, contiguous one after the other. */
+  batches: number;
+  rows: number;
+  cols: number;
+  /** Binding declarations. */
+  decls: string;
+  /** The summed value for element i = (n * rows + r) * cols + c (a u32 expression). */
+  term: (i: string) => string;
+  /** The statement storing the sum `acc` for output index `out`. */
+  finish: (acc: string, out: string) => string;
+  /** Invocations per workgroup (default 256); any size from 1 to 256 works. */
+  workgroupSize?: number;
+}
+
+/** Columns a workgroup of the column reduction owns (8 adjacent floats: one 32-byte read). */
+function columnBlock(cols: number, size: number): number {
+  let rc = 1;
+  while (rc < 8 && rc * 2 <= cols && rc * 2 <= size) rc *= 2;
+  return rc;
+}
+
+/**
+ * WGSL of a column reduction with subgroup adds. A workgroup owns RC adjacent columns of one
+ * block (RC up to 8, so adjacent invocations read adjacent floats) and its other invocations
+ * are lanes that stride over the rows. Lanes are combined per column with one `subgroupAdd`
+ * per column (the other columns' values masked to 0), the subgroup totals go to a small
+ * workgroup array (slot = local index / subgroup_size), and one invocation per column adds
+ * those slots in order after a single barrier. Works for any subgroup size and any workgroup
+ * size, including partial subgroups.
+ */
+export function columnReduceSubgroupWgsl(
+  spec: ColumnReduceSpec,
+): { code: string; workgroups: [number, number, number] } {
+  const { batches: N, rows, cols } = spec;
+  const T = spec.workgroupSize ?? SG_WG;
+  if (!(Number.isInteger(T) && T >= 1 && T <= 256)) {
+    throw new Error(`column reduction: bad workgroup size ${T}`);
+  }
+  if (!(N >= 1 && rows >= 1 && cols >= 1)) {
+    throw new Error(`column reduction: empty problem ${N}x${rows}x${cols}`);
+  }
+  const RC = columnBlock(cols, T);
+  const RL = Math.floor(T / RC);
+  const CB = Math.ceil(cols / RC);
+  const grid = grid1d(N * CB, T);
+  const slots = Math.ceil(T / MIN_SUBGROUP) * RC;
+  const combine = RC === 1
+    ? `let s = subgroupAdd(acc);
+  if (sid == 0u) { part[li / sgs] = s; }`
+    : `let slot = li / sgs;
+  for (var k = 0u; k < ${RC}u; k = k + 1u) {
+    let s = subgroupAdd(select(0.0, acc, col == k));
+    if (sid == 0u) { part[slot * ${RC}u + k] = s; }
+  }`;
+  const code = `${spec.decls}
+var<workgroup> part: array<f32, ${slots}>;
+@compute @workgroup_size(${T})
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_index) li: u32,
+  @builtin(subgroup_size) sgs: u32,
+  @builtin(subgroup_invocation_id) sid: u32,
+) {
+  let gi = ${grid.group};
+  let n = gi / ${CB}u;
+  let col = li % ${RC}u;
+  let lane = li / ${RC}u;
+  let c = (gi % ${CB}u) * ${RC}u + col;
+  let live = n < ${N}u && c < ${cols}u;
+  var acc = 0.0;
+  if (live && lane < ${RL}u) {
+    for (var r = lane; r < ${rows}u; r = r + ${RL}u) {
+      let i = (n * ${rows}u + r) * ${cols}u + c;
+      acc = acc + ${spec.term("i")};
+    }
+  }
+  ${combine}
+  workgroupBarrier();
+  if (live && lane == 0u) {
+    var total = 0.0;
+    let nsg = (${T}u + sgs - 1u) / sgs;
+    for (var j = 0u; j < nsg; j = j + 1u) { total = total + part[j * ${RC}u + col]; }
+    let t = n * ${cols}u + c;
+    ${spec.finish("total", "t")}
+  }
+}`;
+  return { code, workgroups: grid.workgroups };
+}
+
+export interface SumOptions {
+  /** Force (true) or disable (false) the subgroup second pass; default `useSubgroups`. */
+  subgroups?: boolean;
+}
+
 /** Sum of `x` (shape) over `axes`, times `scale`; returns a buffer of the kept dims. */
-export function sum(g: Gpu, x: GPUBuffer, shape: number[], axes: number[], scale = 1): GPUBuffer {
+export function sum(
+  g: Gpu,
+  x: GPUBuffer,
+  shape: number[],
+  axes: number[],
+  scale = 1,
+  opts: SumOptions = {},
+): GPUBuffer {
   const p = planReduce(shape, axes);
   const { chunks, chunk } = chunking(p);
   const first = g.pool.acquire(p.outputs * chunks * 4);
@@ -110,7 +237,23 @@ export function sum(g: Gpu, x: GPUBuffer, shape: number[], axes: number[], scale
   );
   if (chunks === 1) return first;
   // Partials are laid out [chunks, outputs]: reduce axis 0.
-  const out = sum(g, first, [chunks, p.outputs], [0], scale);
+  let out: GPUBuffer;
+  if (useSubgroups(g, opts.subgroups)) {
+    out = g.pool.acquire(p.outputs * 4);
+    const scaled = scale === 1 ? "" : ` * ${f32lit(scale)}`;
+    const { code, workgroups } = columnReduceSubgroupWgsl({
+      batches: 1,
+      rows: chunks,
+      cols: p.outputs,
+      decls: `@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;`,
+      term: (i) => `x[${i}]`,
+      finish: (acc, t) => `y[${t}] = ${acc}${scaled};`,
+    });
+    g.run(code, [first, out], workgroups);
+  } else {
+    out = sum(g, first, [chunks, p.outputs], [0], scale, opts);
+  }
   g.pool.release(first);
   return out;
 }
