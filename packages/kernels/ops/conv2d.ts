@@ -19,6 +19,7 @@
  */
 import type { Gpu } from "../runtime/gpu.ts";
 import { type Activation, activationCpu, gemm, type GemmConfig, type GemmSpec } from "./gemm.ts";
+import { columnReduceSubgroupWgsl, useSubgroups } from "./reduce.ts";
 
 export interface Conv2dParams {
   N: number;
@@ -335,8 +336,41 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 `;
 }
 
+/** Options of `sumRows` / `conv2dBackwardBias`. */
+export interface SumRowsOptions {
+  /**
+   * Force (true) or disable (false) the subgroup kernel (`columnReduceSubgroupWgsl` of
+   * reduce.ts: 8 columns a workgroup, lanes combined with `subgroupAdd`). Default: on
+   * adapters with subgroups that are not software adapters.
+   */
+  subgroups?: boolean;
+  /** Invocations per workgroup of the subgroup kernel (default 256). */
+  workgroupSize?: number;
+}
+
 /** out [cols] = column sums of x viewed as [rows, cols]. One launch. */
-export function sumRows(g: Gpu, x: GPUBuffer, rows: number, cols: number): GPUBuffer {
+export function sumRows(
+  g: Gpu,
+  x: GPUBuffer,
+  rows: number,
+  cols: number,
+  opts: SumRowsOptions = {},
+): GPUBuffer {
+  if (useSubgroups(g, opts.subgroups)) {
+    const out = g.pool.acquire(4 * cols);
+    const { code, workgroups } = columnReduceSubgroupWgsl({
+      batches: 1,
+      rows,
+      cols,
+      decls: `@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;`,
+      term: (i) => `x[${i}]`,
+      finish: (acc, t) => `out[${t}] = ${acc};`,
+      workgroupSize: opts.workgroupSize,
+    });
+    g.run(code, [x, out], workgroups);
+    return out;
+  }
   const groups = Math.ceil(cols / SUM_COLS);
   if (groups > 65535) throw new Error(`sumRows: too many columns (${cols})`);
   const out = g.pool.acquire(4 * cols);
@@ -345,9 +379,14 @@ export function sumRows(g: Gpu, x: GPUBuffer, rows: number, cols: number): GPUBu
 }
 
 /** dbias [Cout] = sum of dy [N, OH, OW, Cout] over N, OH, OW. One launch. */
-export function conv2dBackwardBias(g: Gpu, dy: GPUBuffer, p: Conv2dParams): GPUBuffer {
+export function conv2dBackwardBias(
+  g: Gpu,
+  dy: GPUBuffer,
+  p: Conv2dParams,
+  opts: SumRowsOptions = {},
+): GPUBuffer {
   const { OH, OW } = conv2dOutputSize(p);
-  return sumRows(g, dy, p.N * OH * OW, p.Cout);
+  return sumRows(g, dy, p.N * OH * OW, p.Cout, opts);
 }
 
 function forEachTap(

@@ -14,6 +14,7 @@ import {
   type Conv2dParams,
   conv2dParams,
   isPointwise,
+  sumRows,
 } from "./conv2d.ts";
 
 const g = await initGpu();
@@ -121,6 +122,11 @@ async function checkGpu(p: Conv2dParams, config: GemmConfig | undefined, seed: n
   const gacc = uploadF32(g, prev);
   conv2dBackwardWeight(g, gx, gdy, p, { config, out: gacc });
   const gdb = conv2dBackwardBias(g, gdy, p);
+  // The subgroup kernel too, sometimes with a workgroup that is not a multiple of 32.
+  const gdbSg = conv2dBackwardBias(g, gdy, p, {
+    subgroups: true,
+    workgroupSize: act % 2 ? 40 : undefined,
+  });
   const y = conv2dCpu(x, w, p, {
     bias: useBias ? bias : undefined,
     residual: useRes ? res : undefined,
@@ -141,7 +147,9 @@ async function checkGpu(p: Conv2dParams, config: GemmConfig | undefined, seed: n
   const acc = ref.dw.map((v, i) => v + prev[i]);
   assertClose(await readF32(g, gacc, s.w), acc, tolFor(R + 1, acc), `dw accumulate ${label}`);
   assertClose(await readF32(g, gdb, p.Cout), ref.dbias, tolFor(R, ref.dbias), `db ${label}`);
-  for (const b of [gx, gw, gb, gr, gdy, gy, gdx, gdw, gacc, gdb]) g.pool.release(b);
+  const dbSg = await readF32(g, gdbSg, p.Cout);
+  assertClose(dbSg, ref.dbias, tolFor(R, ref.dbias), `db subgroups ${label}`);
+  for (const b of [gx, gw, gb, gr, gdy, gy, gdx, gdw, gacc, gdb, gdbSg]) g.pool.release(b);
 }
 
 Deno.test("conv2d GPU forward (fused epilogue) and backward match the CPU reference", async () => {
@@ -157,6 +165,34 @@ Deno.test("conv2d GPU forward (fused epilogue) and backward match the CPU refere
     { seed: 5, numRuns: 24 },
   );
   if (g.pool.bytesInUse !== before) throw new Error("conv2d test leaked pooled buffers");
+});
+
+Deno.test("sumRows: serial-tree and subgroup kernels match the CPU column sums", async () => {
+  const before = g.pool.bytesInUse;
+  for (const [rows, cols] of [[1, 1], [3, 5], [1000, 3], [4099, 37], [33, 520]]) {
+    const data = randomArray(rows * cols, rows + cols, -2, 2);
+    const want = new Float64Array(cols);
+    for (let i = 0; i < data.length; i++) want[i % cols] += data[i];
+    const x = uploadF32(g, data);
+    for (
+      const opts of [{ subgroups: false }, { subgroups: true }, {
+        subgroups: true,
+        workgroupSize: 20,
+      }]
+    ) {
+      const out = sumRows(g, x, rows, cols, opts);
+      // f32 running sums over up to rows/2 terms (workgroup 20: two lanes a column).
+      assertClose(
+        await readF32(g, out, cols),
+        want,
+        1e-6 + 1e-7 * rows,
+        `sumRows ${rows}x${cols} ${JSON.stringify(opts)}`,
+      );
+      g.pool.release(out);
+    }
+    g.pool.release(x);
+  }
+  if (g.pool.bytesInUse !== before) throw new Error("sumRows test leaked pooled buffers");
 });
 
 Deno.test("conv2d 1x1 stride-1 (plain GEMM path), grouped and not, both variants", async () => {
