@@ -8,6 +8,7 @@
  */
 import type { Gpu } from "../runtime/gpu.ts";
 import { entry1d, f32lit, grid1d, gridFor } from "../runtime/grid.ts";
+import { columnReduceSubgroupWgsl, useSubgroups } from "./reduce.ts";
 
 export interface Pool2dParams {
   N: number;
@@ -34,6 +35,11 @@ export interface GlobalPoolParams {
   C: number;
   /** Force the workgroup-shared reduction (default: on real GPUs, off on llvmpipe). */
   shared?: boolean;
+  /**
+   * Force (true) or disable (false) the subgroup reduction; default: on adapters with
+   * subgroups that are not software adapters, unless `shared` is given. See `hwReduceMode`.
+   */
+  subgroups?: boolean;
 }
 
 export interface PoolGeometry {
@@ -268,11 +274,31 @@ export function avgPool2dBackward(g: Gpu, dy: GPUBuffer, p: AvgPool2dParams): GP
 /** Channel lanes x HW lanes of the workgroup-shared variant. */
 const RC = 32, RL = 8;
 
+/** Which `hwReduceWgsl` variant: false (serial), true (workgroup-shared) or "subgroup". */
+export type HwReduceMode = boolean | "subgroup";
+
+/**
+ * The `hwReduceWgsl` variant for `g` and the caller's options: `subgroups` true forces the
+ * subgroup kernel (throws without subgroups) and false rules it out; left out, the subgroup
+ * kernel runs on adapters with subgroups that are not software adapters unless `shared` is
+ * given. Otherwise `shared` (default: on real GPUs) picks the shared or the serial kernel.
+ */
+export function hwReduceMode(
+  g: Gpu,
+  opts: { shared?: boolean; subgroups?: boolean },
+): HwReduceMode {
+  const sg = opts.subgroups ?? (opts.shared === undefined ? undefined : false);
+  if (useSubgroups(g, sg)) return "subgroup";
+  return opts.shared ?? !g.info.isFallback;
+}
+
 /**
  * A kernel computing out[n*C + c] = finish(sum over p < HW of term(i)) with
  * i = (n*HW + p)*C + c. `decls` are the binding declarations. Fallback: one thread per (n, c),
  * adjacent threads on adjacent c, no barriers (fast on llvmpipe). Shared: workgroups of
  * 32 channels x 8 HW lanes, combined through workgroup memory (8x the parallelism on GPUs).
+ * "subgroup": reduce.ts `columnReduceSubgroupWgsl` over N blocks of [HW, C], workgroups of
+ * 8 channels x 32 HW lanes (256 invocations) combined with `subgroupAdd`.
  */
 export function hwReduceWgsl(
   N: number,
@@ -281,8 +307,20 @@ export function hwReduceWgsl(
   decls: string,
   term: (i: string) => string,
   finish: (acc: string, out: string) => string,
-  shared: boolean,
+  shared: HwReduceMode,
+  workgroupSize?: number,
 ): { code: string; workgroups: [number, number, number] } {
+  if (shared === "subgroup") {
+    return columnReduceSubgroupWgsl({
+      batches: N,
+      rows: HW,
+      cols: C,
+      decls,
+      term,
+      finish,
+      workgroupSize,
+    });
+  }
   if (!shared) {
     const grid = gridFor(N * C, WG);
     const code = `${decls}
@@ -343,7 +381,7 @@ export function globalAvgPool(g: Gpu, x: GPUBuffer, p: GlobalPoolParams): GPUBuf
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;`,
     (i) => `x[${i}]`,
     (acc, t) => `y[${t}] = ${acc} * ${f32lit(1 / HW)};`,
-    p.shared ?? !g.info.isFallback,
+    hwReduceMode(g, p),
   );
   g.run(code, [x, y], workgroups);
   return y;

@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import fc from "fast-check";
 import * as tf from "@tensorflow/tfjs";
 import { initGpu } from "../runtime/gpu.ts";
@@ -11,6 +12,9 @@ import {
   globalAvgPoolBackward,
   globalAvgPoolBackwardCpu,
   globalAvgPoolCpu,
+  type HwReduceMode,
+  hwReduceMode,
+  hwReduceWgsl,
   maxPool2d,
   maxPool2dBackward,
   maxPool2dBackwardCpu,
@@ -195,11 +199,12 @@ Deno.test("pooling matches TensorFlow.js maxPool/avgPool forward and gradients",
   }
 });
 
-Deno.test("global average pool (both reductions) matches CPU and TensorFlow.js", async () => {
+Deno.test("global average pool (all three reductions) matches CPU and TensorFlow.js", async () => {
   const cases = [
     { N: 2, H: 3, W: 5, C: 7 },
     { N: 1, H: 1, W: 1, C: 3 },
     { N: 3, H: 4, W: 4, C: 37 }, // more than 32 channels: two channel blocks in the shared path
+    { N: 2, H: 13, W: 11, C: 19 }, // 143 rows: more than the 32 subgroup-kernel lanes
   ];
   for (const [k, base] of cases.entries()) {
     const inN = base.N * base.H * base.W * base.C, outN = base.N * base.C;
@@ -209,8 +214,9 @@ Deno.test("global average pool (both reductions) matches CPU and TensorFlow.js",
     const f = (t: tf.Tensor) => tf.mean(t, [1, 2]);
     const ty = f(tx);
     const [gx] = tf.grads(f)([tx], tdy);
-    for (const shared of [false, true]) {
-      const p = { ...base, shared };
+    for (const mode of [{ shared: false }, { shared: true }, { subgroups: true }]) {
+      const p = { ...base, ...mode };
+      const shared = JSON.stringify(mode);
       const bx = uploadF32(g, x), bdy = uploadF32(g, dy);
       const y = globalAvgPool(g, bx, p);
       const dx = globalAvgPoolBackward(g, bdy, p);
@@ -222,6 +228,57 @@ Deno.test("global average pool (both reductions) matches CPU and TensorFlow.js",
       for (const b of [bx, bdy, y, dx]) g.pool.release(b);
     }
     tf.dispose([tx, tdy, ty, gx]);
+  }
+});
+
+Deno.test("hwReduceMode: forced subgroups win, shared alone rules them out", () => {
+  assert.equal(hwReduceMode(g, { subgroups: true }), "subgroup");
+  assert.equal(hwReduceMode(g, { subgroups: false, shared: true }), true);
+  assert.equal(hwReduceMode(g, { shared: false }), false);
+  assert.equal(hwReduceMode(g, { shared: true }), true);
+  const hw = g.info.subgroups && !g.info.isFallback;
+  assert.equal(hwReduceMode(g, {}), hw ? "subgroup" : !g.info.isFallback);
+  const none = { info: { ...g.info, subgroups: false } } as typeof g;
+  assert.throws(() => hwReduceMode(none, { subgroups: true }), /no subgroups/);
+});
+
+Deno.test("hwReduceWgsl: every variant computes sum(dy * x) per (n, c)", async () => {
+  // The squeeze-excitation channel-scale gradient's form, incl. a subgroup workgroup of 20.
+  const decls = `@group(0) @binding(0) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ds: array<f32>;`;
+  const modes: [HwReduceMode, number | undefined][] = [
+    [false, undefined],
+    [true, undefined],
+    ["subgroup", undefined],
+    ["subgroup", 20],
+    ["subgroup", 72],
+  ];
+  for (const [N, HW, C] of [[1, 1, 1], [2, 50, 3], [3, 37, 41], [1, 600, 9]]) {
+    const dy = randomArray(N * HW * C, N + HW + C), x = randomArray(N * HW * C, C);
+    const want = new Float64Array(N * C);
+    for (let i = 0; i < dy.length; i++) {
+      want[Math.floor(i / (HW * C)) * C + (i % C)] += dy[i] * x[i];
+    }
+    const bdy = uploadF32(g, dy), bx = uploadF32(g, x);
+    for (const [mode, wg] of modes) {
+      const { code, workgroups } = hwReduceWgsl(
+        N,
+        HW,
+        C,
+        decls,
+        (i) => `dy[${i}] * x[${i}]`,
+        (acc, t) => `ds[${t}] = ${acc};`,
+        mode,
+        wg,
+      );
+      const ds = g.pool.acquire(N * C * 4);
+      g.run(code, [bdy, bx, ds], workgroups);
+      assertClose(await readF32(g, ds, N * C), want, 2e-5, `${N}x${HW}x${C} ${mode} ${wg}`);
+      g.pool.release(ds);
+    }
+    g.pool.release(bdy);
+    g.pool.release(bx);
   }
 });
 
