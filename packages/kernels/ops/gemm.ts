@@ -21,7 +21,7 @@
  * are more than 65535 of them; the batch index is the grid's z.
  */
 import type { Gpu } from "../runtime/gpu.ts";
-import { grid1d } from "../runtime/grid.ts";
+import { entry1d, grid1d } from "../runtime/grid.ts";
 
 export type Activation = "none" | "relu" | "relu6" | "silu";
 
@@ -93,6 +93,14 @@ export interface Epilogue {
   accumulate?: boolean;
 }
 
+export type GemmPrecision = "f32" | "f16-storage";
+
+/** A vec4 loader: the input buffers it reads and its WGSL expression (see `GemmSpec.loadA4`). */
+export interface VecLoader {
+  inputs: string[];
+  at: (i: string, j: string, z: string) => string;
+}
+
 export interface GemmSpec {
   M: number;
   N: number;
@@ -114,6 +122,23 @@ export interface GemmSpec {
   aContiguous?: "k" | "row";
   /** Which index of B is contiguous in memory; default "col". */
   bContiguous?: "col" | "k";
+  /**
+   * Optional vec4 loader of A for the "shared" variant: a WGSL vec4 expression for the 4
+   * elements A[row, k..k+3] (`aContiguous` "k", `row` any, `k` a multiple of 4) or
+   * A[row..row+3, k] (`aContiguous` "row", `row` a multiple of 4) of batch z. Used when the
+   * contiguous dimension (K, resp. M) is a multiple of 4 (and BK too for "k"); the buffers
+   * named in `inputs` are then declared as arrays of vec4 (indexed in units of 4 elements), so
+   * only this loader may read them. Otherwise `loadA` is used with scalar declarations.
+   */
+  loadA4?: VecLoader;
+  /** Optional vec4 loader of B: B[k..k+3, col] ("k") or B[k, col..col+3] ("col"); see loadA4. */
+  loadB4?: VecLoader;
+  /**
+   * "f16-storage": every buffer in `inputs` holds f16 (`enable f16;`, `array<f16>` or
+   * `array<vec4<f16>>`); loaded values are converted to f32, accumulation, bias, residual and
+   * output stay f32. Needs the adapter's `shader-f16`. Default "f32".
+   */
+  precision?: GemmPrecision;
   /** WGSL u32 output index of C[row, col] in batch z; default `z*M*N + row*N + col`. */
   storeIndex?: (row: string, col: string, z: string) => string;
   epilogue?: Epilogue;
@@ -227,17 +252,30 @@ interface Parts {
   grid: ReturnType<typeof grid1d>;
 }
 
-function parts(s: GemmSpec, c: GemmConfig): Parts {
+/** Which operands the shared variant loads with vec4 reads (see `GemmSpec.loadA4`). */
+function vec4Use(s: GemmSpec, c: GemmConfig): { a: boolean; b: boolean } {
+  if (c.variant !== "shared") return { a: false, b: false };
+  const kOk = c.BK % 4 === 0 && s.K % 4 === 0;
+  return {
+    a: Boolean(s.loadA4) && ((s.aContiguous ?? "k") === "k" ? kOk : s.M % 4 === 0),
+    b: Boolean(s.loadB4) && ((s.bContiguous ?? "col") === "k" ? kOk : s.N % 4 === 0),
+  };
+}
+
+function parts(s: GemmSpec, c: GemmConfig, vec4Inputs = new Set<string>()): Parts {
   const e = s.epilogue ?? {};
+  const f16 = s.precision === "f16-storage";
   const batch = s.batch ?? 1;
   if (s.M < 1 || s.N < 1 || s.K < 1 || batch < 1) {
     throw new Error(`GEMM sizes must be >= 1 (M=${s.M}, N=${s.N}, K=${s.K}, batch=${batch})`);
   }
   if (batch > 65535) throw new Error(`GEMM batch ${batch} exceeds 65535`);
   let binding = 0;
-  const decls = s.inputs.map((name) =>
-    `@group(0) @binding(${binding++}) var<storage, read> ${name}: array<f32>;`
-  );
+  const scalar = f16 ? "f16" : "f32";
+  const decls = s.inputs.map((name) => {
+    const type = vec4Inputs.has(name) ? `vec4<${scalar}>` : scalar;
+    return `@group(0) @binding(${binding++}) var<storage, read> ${name}: array<${type}>;`;
+  });
   if (e.bias) decls.push(`@group(0) @binding(${binding++}) var<storage, read> g_bias: array<f32>;`);
   if (e.residual) {
     decls.push(`@group(0) @binding(${binding++}) var<storage, read> g_res: array<f32>;`);
@@ -259,6 +297,7 @@ function parts(s: GemmSpec, c: GemmConfig): Parts {
   const grid = grid1d(tiles.m * tiles.n, 1);
   grid.workgroups[2] = batch;
   const header = [
+    ...(f16 ? ["enable f16;"] : []),
     `const GM = ${s.M}u;`,
     `const GN = ${s.N}u;`,
     `const GK = ${s.K}u;`,
@@ -269,6 +308,10 @@ function parts(s: GemmSpec, c: GemmConfig): Parts {
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/** A loaded value (or vec4 with `vec`) as f32: converted from f16 with f16 storage. */
+const toF32 = (s: GemmSpec, v: string, vec = false) =>
+  s.precision === "f16-storage" ? `${vec ? "vec4<f32>" : "f32"}(${v})` : v;
 
 /** WGSL source of a GEMM with the given loaders, epilogue and tile config. */
 export function gemmWgsl(s: GemmSpec, c: GemmConfig): string {
@@ -293,8 +336,8 @@ function registerWgsl(s: GemmSpec, c: GemmConfig): string {
   for (const i of rows) for (const j of cols) body.push(`var acc_${i}_${j} = 0.0;`);
   const step = (k: string) => {
     const out: string[] = [];
-    for (const i of rows) out.push(`let a${i} = ${s.loadA(`r${i}`, k, "z")};`);
-    for (const j of cols) out.push(`let b${j} = ${s.loadB(k, `c${j}`, "z")};`);
+    for (const i of rows) out.push(`let a${i} = ${toF32(s, s.loadA(`r${i}`, k, "z"))};`);
+    for (const j of cols) out.push(`let b${j} = ${toF32(s, s.loadB(k, `c${j}`, "z"))};`);
     for (const i of rows) {
       for (const j of cols) out.push(`acc_${i}_${j} = acc_${i}_${j} + a${i} * b${j};`);
     }
@@ -326,7 +369,12 @@ ${body.map((l) => "  " + l).join("\n")}
 }
 
 function sharedWgsl(s: GemmSpec, c: GemmConfig): string {
-  const p = parts(s, c);
+  const use = vec4Use(s, c);
+  const vec4Inputs = new Set([
+    ...(use.a ? s.loadA4!.inputs : []),
+    ...(use.b ? s.loadB4!.inputs : []),
+  ]);
+  const p = parts(s, c, vec4Inputs);
   const WX = c.BN / c.TN, WY = c.BM / c.TM, T = WX * WY;
   const BM4 = c.BM / 4, BN4 = c.BN / 4, TM4 = c.TM / 4, TN4 = c.TN / 4;
   const kTiles = Math.ceil(s.K / c.BK);
@@ -343,56 +391,99 @@ function sharedWgsl(s: GemmSpec, c: GemmConfig): string {
   for (let i = 0; i < c.TM; i++) {
     for (let j = 0; j < TN4; j++) body.push(`var acc_${i}_${j} = vec4<f32>(0.0);`);
   }
-  // Loader: units of 4 consecutive rows (A) or columns (B) at one k; the order of units over
-  // threads follows the operand's contiguous index so neighbouring threads read neighbours.
-  const loadUnits = (
-    units: number,
-    decompose: (u: string) => string[],
-    load: (e: number) => string,
-    target: string,
-  ) => {
+  // Loader: each unit fills one vec4 of sA (4 consecutive rows at one k) or sB (4 consecutive
+  // columns), or with vec4 loads along k a 4x4 block (4 vec4 reads transposed into 4 vec4
+  // stores). Units are numbered along the operand's contiguous index so that neighbouring
+  // threads read neighbouring memory.
+  const loadUnits = (units: number, lines: string[]) => {
     const out: string[] = [];
     for (let r = 0; r < Math.ceil(units / T); r++) {
       const guard = (r + 1) * T > units;
       out.push(`${guard ? `if (t + ${r * T}u < ${units}u) ` : ""}{`);
       out.push(`  let u = t + ${r * T}u;`);
-      for (const l of decompose("u")) out.push(`  ${l}`);
-      out.push(`  ${target} = vec4<f32>(${range(4).map(load).join(", ")});`);
+      for (const l of lines) out.push(`  ${l}`);
       out.push(`}`);
     }
     return out;
   };
   const kMask = (v: string) => kExact ? v : `select(0.0, ${v}, gk < GK)`;
+  const kMask4 = (v: string) => kExact ? v : `select(vec4<f32>(0.0), ${v}, gk < GK)`;
   const kIdx = kExact ? "gk" : "min(gk, GK - 1u)";
-  const aUnits = BM4 * c.BK;
-  const aDecomp = (s.aContiguous ?? "k") === "k"
-    ? (u: string) => [`let kk = ${u} % ${c.BK}u;`, `let m4 = ${u} / ${c.BK}u;`]
-    : (u: string) => [`let m4 = ${u} % ${BM4}u;`, `let kk = ${u} / ${BM4}u;`];
-  const bUnits = BN4 * c.BK;
-  const bDecomp = (s.bContiguous ?? "col") === "col"
-    ? (u: string) => [`let n4 = ${u} % ${BN4}u;`, `let kk = ${u} / ${BN4}u;`]
-    : (u: string) => [`let kk = ${u} % ${c.BK}u;`, `let n4 = ${u} / ${c.BK}u;`];
+  // With vec4 reads along k, K % 4 == 0: a group of 4 k is wholly in or out of range.
+  const kIdx4 = kExact ? "gk" : "min(gk, GK - 4u)";
+  const BK4 = c.BK / 4;
+  /** 4 vec4 reads v0..v3 (one per row/column e), stored transposed as 4 vec4 at k0+4*k4+e. */
+  const block = (read: (e: number) => string, target: (e: number) => string) => [
+    ...range(4).map((e) => `let v${e} = ${kMask4(read(e))};`),
+    ...range(4).map((e) =>
+      `${target(e)} = vec4<f32>(${range(4).map((q) => `v${q}.${"xyzw"[e]}`).join(", ")});`
+    ),
+  ];
+  const ldA = (r: string, k: string) => toF32(s, s.loadA(r, k, "z"));
+  const ldB = (k: string, col: string) => toF32(s, s.loadB(k, col, "z"));
+  const ldA4 = (r: string, k: string) => toF32(s, s.loadA4!.at(r, k, "z"), true);
+  const ldB4 = (k: string, col: string) => toF32(s, s.loadB4!.at(k, col, "z"), true);
+  const aRows = range(4).map((e) => `let ar${e} = min(rowBase + m4 * 4u + ${e}u, GM - 1u);`);
+  const bCols = range(4).map((e) => `let bc${e} = min(colBase + n4 * 4u + ${e}u, GN - 1u);`);
   const loop: string[] = [];
-  loop.push(...loadUnits(
-    aUnits,
-    (u) => [
-      ...aDecomp(u),
+  if ((s.aContiguous ?? "k") === "k" && use.a) {
+    loop.push(...loadUnits(BM4 * BK4, [
+      `let k4 = u % ${BK4}u;`,
+      `let m4 = u / ${BK4}u;`,
+      `let gk = k0 + k4 * 4u;`,
+      ...aRows,
+      ...block((e) => ldA4(`ar${e}`, kIdx4), (e) => `sA[(k4 * 4u + ${e}u) * ${BM4}u + m4]`),
+    ]));
+  } else if (use.a) {
+    loop.push(...loadUnits(BM4 * c.BK, [
+      `let m4 = u % ${BM4}u;`,
+      `let kk = u / ${BM4}u;`,
       `let gk = k0 + kk;`,
-      ...range(4).map((e) => `let ar${e} = min(rowBase + m4 * 4u + ${e}u, GM - 1u);`),
-    ],
-    (e) => kMask(s.loadA(`ar${e}`, kIdx, "z")),
-    `sA[kk * ${BM4}u + m4]`,
-  ));
-  loop.push(...loadUnits(
-    bUnits,
-    (u) => [
-      ...bDecomp(u),
+      `let ar = min(rowBase + m4 * 4u, GM - 4u);`,
+      `sA[kk * ${BM4}u + m4] = ${kMask4(ldA4("ar", kIdx))};`,
+    ]));
+  } else {
+    const decomp = (s.aContiguous ?? "k") === "k"
+      ? [`let kk = u % ${c.BK}u;`, `let m4 = u / ${c.BK}u;`]
+      : [`let m4 = u % ${BM4}u;`, `let kk = u / ${BM4}u;`];
+    loop.push(...loadUnits(BM4 * c.BK, [
+      ...decomp,
       `let gk = k0 + kk;`,
-      ...range(4).map((e) => `let bc${e} = min(colBase + n4 * 4u + ${e}u, GN - 1u);`),
-    ],
-    (e) => kMask(s.loadB(kIdx, `bc${e}`, "z")),
-    `sB[kk * ${BN4}u + n4]`,
-  ));
+      ...aRows,
+      `sA[kk * ${BM4}u + m4] = vec4<f32>(${
+        range(4).map((e) => kMask(ldA(`ar${e}`, kIdx))).join(", ")
+      });`,
+    ]));
+  }
+  if ((s.bContiguous ?? "col") === "k" && use.b) {
+    loop.push(...loadUnits(BN4 * BK4, [
+      `let k4 = u % ${BK4}u;`,
+      `let n4 = u / ${BK4}u;`,
+      `let gk = k0 + k4 * 4u;`,
+      ...bCols,
+      ...block((e) => ldB4(kIdx4, `bc${e}`), (e) => `sB[(k4 * 4u + ${e}u) * ${BN4}u + n4]`),
+    ]));
+  } else if (use.b) {
+    loop.push(...loadUnits(BN4 * c.BK, [
+      `let n4 = u % ${BN4}u;`,
+      `let kk = u / ${BN4}u;`,
+      `let gk = k0 + kk;`,
+      `let bc = min(colBase + n4 * 4u, GN - 4u);`,
+      `sB[kk * ${BN4}u + n4] = ${kMask4(ldB4(kIdx, "bc"))};`,
+    ]));
+  } else {
+    const decomp = (s.bContiguous ?? "col") === "col"
+      ? [`let n4 = u % ${BN4}u;`, `let kk = u / ${BN4}u;`]
+      : [`let kk = u % ${c.BK}u;`, `let n4 = u / ${c.BK}u;`];
+    loop.push(...loadUnits(BN4 * c.BK, [
+      ...decomp,
+      `let gk = k0 + kk;`,
+      ...bCols,
+      `sB[kk * ${BN4}u + n4] = vec4<f32>(${
+        range(4).map((e) => kMask(ldB(kIdx, `bc${e}`))).join(", ")
+      });`,
+    ]));
+  }
   loop.push(`workgroupBarrier();`);
   for (let kk = 0; kk < c.BK; kk++) {
     loop.push(`{`);
@@ -469,11 +560,60 @@ export function gemm(
     throw new Error(`GEMM expects ${expected} input buffers, got ${buffers.length}`);
   }
   if (e.accumulate && !launch.out) throw new Error("an accumulating GEMM needs `out`");
+  if (spec.precision === "f16-storage" && !g.info.f16) {
+    throw new Error(`f16 storage needs the shader-f16 feature, which ${g.info.name} lacks`);
+  }
   const batch = spec.batch ?? 1;
   const config = launch.config ?? chooseGemmConfig(g, spec.M, spec.N, batch);
   const code = gemmWgsl(spec, config);
   const out = launch.out ??
     g.pool.acquire(4 * (launch.outElements ?? batch * spec.M * spec.N));
   g.run(code, [...buffers, out], gemmWorkgroups(spec, config));
+  return out;
+}
+
+const CAST_WG = 256;
+
+/**
+ * f16 copy of the first `n` f32 values of `src` (2 values packed per u32 word with
+ * `pack2x16float`, so it needs no `shader-f16`): the input of an "f16-storage" GEMM. Values
+ * beyond the f16 range give an indeterminate result (WGSL), and rounding of values between two
+ * f16 neighbours may go either way (WGSL leaves it to the implementation).
+ */
+export function castF32ToF16(g: Gpu, src: GPUBuffer, n: number): GPUBuffer {
+  if (!(n >= 1)) throw new Error(`cast needs n >= 1, got ${n}`);
+  const words = Math.ceil(n / 2);
+  const grid = grid1d(Math.ceil(words / CAST_WG), CAST_WG);
+  const code = `@group(0) @binding(0) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
+${entry1d(CAST_WG)} {
+  let i = ${grid.index};
+  if (i >= ${words}u) { return; }
+  let hi = select(0.0, src[min(2u * i + 1u, ${n - 1}u)], 2u * i + 1u < ${n}u);
+  dst[i] = pack2x16float(vec2<f32>(src[2u * i], hi));
+}
+`;
+  const out = g.pool.acquire(4 * words);
+  g.run(code, [src, out], grid.workgroups);
+  return out;
+}
+
+/** f32 copy of the first `n` f16 values of `src` (exact). */
+export function castF16ToF32(g: Gpu, src: GPUBuffer, n: number): GPUBuffer {
+  if (!(n >= 1)) throw new Error(`cast needs n >= 1, got ${n}`);
+  const words = Math.ceil(n / 2);
+  const grid = grid1d(Math.ceil(words / CAST_WG), CAST_WG);
+  const code = `@group(0) @binding(0) var<storage, read> src: array<u32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+${entry1d(CAST_WG)} {
+  let i = ${grid.index};
+  if (i >= ${words}u) { return; }
+  let v = unpack2x16float(src[i]);
+  dst[2u * i] = v.x;
+  if (2u * i + 1u < ${n}u) { dst[2u * i + 1u] = v.y; }
+}
+`;
+  const out = g.pool.acquire(4 * n);
+  g.run(code, [src, out], grid.workgroups);
   return out;
 }

@@ -1,7 +1,15 @@
 import { throws } from "node:assert/strict";
-import { initGpu } from "../runtime/gpu.ts";
+import { type Gpu, initGpu } from "../runtime/gpu.ts";
 import { assertClose, randomArray, readF32, uploadF32 } from "./testing.ts";
-import { chooseGemmConfig, gemm, type GemmConfig, gemmWgsl, gemmWorkgroups } from "./gemm.ts";
+import {
+  chooseGemmConfig,
+  gemm,
+  GEMM_REGISTER_SMALL,
+  GEMM_SHARED_SMALL,
+  type GemmConfig,
+  gemmWgsl,
+  gemmWorkgroups,
+} from "./gemm.ts";
 import { matmulCpu, matmulSpec } from "./matmul.ts";
 
 const g = await initGpu();
@@ -69,4 +77,19 @@ Deno.test("gemm: config choice, invalid configs and missing accumulate target ar
   const buf = uploadF32(g, [1, 2, 3, 4]);
   throws(() => gemm(g, matmulSpec({ M: 2, N: 2, K: 1 }, { accumulate: true }), [buf, buf]));
   g.pool.release(buf);
+});
+
+Deno.test("gemm: f16 storage is refused on an adapter without shader-f16", () => {
+  const spec = { ...matmulSpec({ M: 2, N: 2, K: 1 }), precision: "f16-storage" as const };
+  const noF16 = { ...g, info: { ...g.info, f16: false, name: "no-f16 adapter" } } as Gpu;
+  const buf = uploadF32(g, [1, 2, 3, 4]);
+  throws(() => gemm(noF16, spec, [buf, buf]), /shader-f16.*no-f16 adapter/);
+  g.pool.release(buf);
+  // The generated shader enables f16 and reads the inputs as f16 in both variants.
+  for (const config of [chooseGemmConfig(g, 2, 2), GEMM_SHARED_SMALL, GEMM_REGISTER_SMALL]) {
+    const code = gemmWgsl(spec, config);
+    if (!code.startsWith("enable f16;") || !code.includes("a: array<f16>")) {
+      throw new Error(`expected f16 storage in ${config.variant} WGSL:\n${code}`);
+    }
+  }
 });

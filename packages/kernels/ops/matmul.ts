@@ -6,7 +6,7 @@
  * (K' = batch * inner), so there is no separate reduction launch.
  */
 import type { Gpu } from "../runtime/gpu.ts";
-import { type Epilogue, gemm, type GemmConfig, type GemmSpec } from "./gemm.ts";
+import { type Epilogue, gemm, type GemmConfig, type GemmPrecision, type GemmSpec } from "./gemm.ts";
 
 export interface MatmulParams {
   M: number;
@@ -22,35 +22,55 @@ export interface MatmulParams {
   batchA?: boolean;
   /** false: one B shared by every batch entry (default true). */
   batchB?: boolean;
+  /**
+   * "f16-storage": A and B are f16 buffers (e.g. from `castF32ToF16`), converted to f32 on
+   * load; C stays f32. Forward only; needs the adapter's `shader-f16`. Default "f32".
+   */
+  precision?: GemmPrecision;
 }
 
-/** A logical 2-D operand [i, j] of batch z as a WGSL expression, and its contiguous index. */
+/** A logical 2-D operand [i, j] of batch z stored densely in buffer `name`. */
 interface View {
-  at: (z: string, i: string, j: string) => string;
+  name: string;
+  /** WGSL u32 element index of [i, j] of batch z. */
+  index: (z: string, i: string, j: string) => string;
+  /** The contiguous index. */
   fast: "i" | "j";
+  /** Elements along the contiguous index (the stored row length, also the batch stride's factor). */
+  width: number;
 }
+
+const at = (v: View, z: string, i: string, j: string) => `${v.name}[${v.index(z, i, j)}]`;
+/** 4 consecutive elements along the contiguous index from [i, j] (a multiple of 4 there). */
+const at4 = (v: View, z: string, i: string, j: string) => `${v.name}[(${v.index(z, i, j)}) / 4u]`;
 
 const transpose = (v: View): View => ({
-  at: (z, i, j) => v.at(z, j, i),
+  ...v,
+  index: (z, i, j) => v.index(z, j, i),
   fast: v.fast === "i" ? "j" : "i",
 });
 
 function opA(p: MatmulParams, name = "a"): View {
   const off = (z: string) => (p.batchA ?? true) ? `${z} * ${p.M * p.K}u + ` : "";
   return p.transA
-    ? { at: (z, i, j) => `${name}[${off(z)}${j} * ${p.M}u + ${i}]`, fast: "i" }
-    : { at: (z, i, j) => `${name}[${off(z)}${i} * ${p.K}u + ${j}]`, fast: "j" };
+    ? { name, index: (z, i, j) => `${off(z)}${j} * ${p.M}u + ${i}`, fast: "i", width: p.M }
+    : { name, index: (z, i, j) => `${off(z)}${i} * ${p.K}u + ${j}`, fast: "j", width: p.K };
 }
 
 function opB(p: MatmulParams, name = "b"): View {
   const off = (z: string) => (p.batchB ?? true) ? `${z} * ${p.K * p.N}u + ` : "";
   return p.transB
-    ? { at: (z, i, j) => `${name}[${off(z)}${j} * ${p.K}u + ${i}]`, fast: "i" }
-    : { at: (z, i, j) => `${name}[${off(z)}${i} * ${p.N}u + ${j}]`, fast: "j" };
+    ? { name, index: (z, i, j) => `${off(z)}${j} * ${p.K}u + ${i}`, fast: "i", width: p.K }
+    : { name, index: (z, i, j) => `${off(z)}${i} * ${p.N}u + ${j}`, fast: "j", width: p.N };
 }
 
 function dcView(p: MatmulParams, name = "dc"): View {
-  return { at: (z, i, j) => `${name}[${z} * ${p.M * p.N}u + ${i} * ${p.N}u + ${j}]`, fast: "j" };
+  return {
+    name,
+    index: (z, i, j) => `${z} * ${p.M * p.N}u + ${i} * ${p.N}u + ${j}`,
+    fast: "j",
+    width: p.N,
+  };
 }
 
 /**
@@ -63,11 +83,17 @@ function viewSpec(
   sizes: { M: number; N: number; K: number; batch: number },
   inputs: string[],
   foldBatch: boolean,
+  precision?: GemmPrecision,
 ): GemmSpec {
+  // A vec4 read covers 4 elements along the contiguous index; with a width that is a multiple
+  // of 4 such a group never straddles a row or a batch entry and starts 16-byte aligned.
+  const vec = (v: View, at: (z: string, i: string, j: string) => string) =>
+    v.width % 4 === 0 ? { inputs: [v.name], at } : undefined;
   const common = {
     M: sizes.M,
     N: sizes.N,
     inputs,
+    precision,
     aContiguous: lhs.fast === "j" ? "k" as const : "row" as const,
     bContiguous: rhs.fast === "j" ? "col" as const : "k" as const,
   };
@@ -76,8 +102,10 @@ function viewSpec(
       ...common,
       K: sizes.K,
       batch: sizes.batch,
-      loadA: (row, k, z) => lhs.at(z, row, k),
-      loadB: (k, col, z) => rhs.at(z, k, col),
+      loadA: (row, k, z) => at(lhs, z, row, k),
+      loadB: (k, col, z) => at(rhs, z, k, col),
+      loadA4: vec(lhs, (row, k, z) => at4(lhs, z, row, k)),
+      loadB4: vec(rhs, (k, col, z) => at4(rhs, z, k, col)),
     };
   }
   const zOf = (k: string) => `(${k} / ${sizes.K}u)`;
@@ -86,14 +114,17 @@ function viewSpec(
     ...common,
     K: sizes.K * sizes.batch,
     batch: 1,
-    loadA: (row, k) => lhs.at(zOf(k), row, inner(k)),
-    loadB: (k, col) => rhs.at(zOf(k), inner(k), col),
+    loadA: (row, k) => at(lhs, zOf(k), row, inner(k)),
+    loadB: (k, col) => at(rhs, zOf(k), inner(k), col),
+    loadA4: vec(lhs, (row, k) => at4(lhs, zOf(k), row, inner(k))),
+    loadB4: vec(rhs, (k, col) => at4(rhs, zOf(k), inner(k), col)),
   };
 }
 
 /** GEMM spec of the forward product (inputs named a, b). */
 export function matmulSpec(p: MatmulParams, epilogue?: Epilogue): GemmSpec {
-  const spec = viewSpec(opA(p), opB(p), { ...p, batch: p.batch ?? 1 }, ["a", "b"], false);
+  const sizes = { M: p.M, N: p.N, K: p.K, batch: p.batch ?? 1 };
+  const spec = viewSpec(opA(p), opB(p), sizes, ["a", "b"], false, p.precision);
   return { ...spec, epilogue };
 }
 
@@ -110,6 +141,9 @@ export function matmul(
 
 /** GEMM specs of dA (inputs dc, b) and dB (inputs a, dc); see `matmulBackward`. */
 export function matmulBackwardSpecs(p: MatmulParams): { da: GemmSpec; db: GemmSpec } {
+  if ((p.precision ?? "f32") !== "f32") {
+    throw new Error(`matmul backward supports f32 only, got precision ${p.precision}`);
+  }
   const batch = p.batch ?? 1;
   const A = opA(p), B = opB(p), dC = dcView(p);
   const foldA = !(p.batchA ?? true), foldB = !(p.batchB ?? true);
