@@ -327,6 +327,8 @@ export async function trainModel(
     patience: o.patience,
     classWeights: weights,
     normalize: input.normalize,
+    // TF padding means the TF-slim weights, whose BatchNorm is folded into the convs.
+    freezeBatchNorm: input.tfPadding,
   });
   let epoch = 0, startStep = 0, globalStep = 0;
   let history: EpochRecord[] = [];

@@ -28,6 +28,7 @@ import { add, mulScalar } from "../../core/ops/elementwise.ts";
 import { Adam } from "../../core/optim/adam.ts";
 import { ReduceLROnPlateau } from "../../core/optim/scheduler.ts";
 import type { Module } from "../../core/nn/module.ts";
+import { BatchNorm2d } from "../../core/nn/batchnorm2d.ts";
 import type { Batch } from "../../core/data/loader.ts";
 import { Loader } from "../../core/data/loader.ts";
 import type { Sample } from "../../core/data/ham10000.ts";
@@ -60,6 +61,12 @@ export interface TrainerOptions {
   augment?: AugmentOptions;
   /** Input normalisation after augmentation, in training and evaluation (default imagenet). */
   normalize?: Normalize;
+  /**
+   * Keep every BatchNorm2d in eval mode while training (running statistics, frozen; its weight
+   * and bias still learn). For the TF-slim weights, whose BatchNorm is folded into the convs:
+   * batch statistics would undo the folding (the last layer's ReLU6 outputs all zeros).
+   */
+  freezeBatchNorm?: boolean;
 }
 
 /**
@@ -237,6 +244,7 @@ export class Trainer {
     );
     const x = this.#augment(batch, params, S);
     this.model.train();
+    if (this.opts.freezeBatchNorm) freezeBatchNorm(this.model);
     tidy(() => {
       const labels = tensor(batch.labels);
       const logits = this.model.forward(x);
@@ -287,6 +295,20 @@ export class Trainer {
     this.optimizer.dispose();
     this.#weights?.dispose();
   }
+}
+
+/** Puts every BatchNorm2d of `model` in eval mode (frozen statistics); returns how many. */
+export function freezeBatchNorm(model: Module): number {
+  let n = 0;
+  const walk = (m: Module) => {
+    if (m instanceof BatchNorm2d) {
+      m.eval();
+      n++;
+    }
+    for (const [, c] of m.children()) walk(c);
+  };
+  walk(model);
+  return n;
 }
 
 const NO_SOURCE: ImageSource = {

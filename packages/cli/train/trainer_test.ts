@@ -9,6 +9,7 @@ import {
   assertFiniteLogits,
   DivergedError,
   EpochAccumulator,
+  freezeBatchNorm,
   pad4,
   stepSeed,
   Trainer,
@@ -177,4 +178,52 @@ Deno.test("assertFiniteLogits names the pass whose logits are not finite", () =>
         "training diverged: the validation (epoch 2) logits are not finite; try a lower --lr",
   );
   assert.throws(() => assertFiniteLogits(new Float32Array([NaN]), "test"), DivergedError);
+});
+
+Deno.test("freezeBatchNorm keeps running statistics (BN affine still learns); normalize reaches predict", async () => {
+  await initGpu();
+  const samples = fakeSamples(14);
+  const source = fakeSource(samples);
+  const stats = async (m: TinyNet) => [
+    ...await m.bn1.runningMean.read(),
+    ...await m.bn1.runningVar.read(),
+    ...await m.bn2.runningMean.read(),
+  ];
+  const run = async (freeze: boolean) => {
+    const model = new TinyNet({ seed: 2 });
+    const trainer = new Trainer(model, {
+      ...OPTS,
+      normalize: "minus1to1",
+      freezeBatchNorm: freeze,
+    });
+    assert.equal(trainer.normalize, "minus1to1");
+    const s0 = await stats(model), w0 = [...await model.bn1.weight.read()];
+    await trainEpochs(trainer, samples, source, 1, 7);
+    const changed = (a: number[], b: number[]) => a.some((v, i) => v !== b[i]);
+    const result = {
+      statsChanged: changed(s0, await stats(model)),
+      bnWeightChanged: changed(w0, [...await model.bn1.weight.read()]),
+      training: model.training,
+    };
+    trainer.dispose();
+    model.dispose();
+    return result;
+  };
+  assert.deepEqual(await run(true), { statsChanged: false, bnWeightChanged: true, training: true });
+  assert.deepEqual(await run(false), { statsChanged: true, bnWeightChanged: true, training: true });
+  assert.equal(freezeBatchNorm(new TinyNet({ seed: 0 })), 2);
+
+  // The same model sees other inputs under the two normalisations.
+  const model = new TinyNet({ seed: 3 });
+  const logits = async (normalize: "imagenet" | "minus1to1") => {
+    const t = new Trainer(model, { ...OPTS, normalize });
+    const out = await t.predict(samples.slice(0, 4), source, { batchSize: 4 });
+    t.dispose();
+    return out;
+  };
+  const a = await logits("imagenet"), b = await logits("minus1to1");
+  assert.equal(a.length, 28);
+  assert.ok(a.some((v, i) => Math.abs(v - b[i]) > 1e-4), "normalisation changes the logits");
+  assert.deepEqual(await logits("minus1to1"), b);
+  model.dispose();
 });
