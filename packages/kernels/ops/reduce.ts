@@ -22,7 +22,7 @@ import { entry1d, f32lit, grid1d, gridFor } from "../runtime/grid.ts";
 import { coalesce, numel, offsetsWgsl, stridesOf } from "./shape.ts";
 
 const WG = 256;
-/** Default invocations per workgroup of the subgroup column reduction. */
+/** Most invocations per workgroup of the subgroup column reduction. */
 const SG_WG = 256;
 /** WebGPU guarantees subgroups of at least 4 invocations; sizes the per-subgroup array. */
 const MIN_SUBGROUP = 4;
@@ -73,7 +73,8 @@ export function planReduce(shape: number[], axes: number[]): ReducePlan {
   };
 }
 
-function chunking(p: ReducePlan): { chunks: number; chunk: number } {
+/** How `sum` cuts the reduced extent: `chunks` partials per output of `chunk` elements each. */
+export function chunking(p: ReducePlan): { chunks: number; chunk: number } {
   if (p.reduced <= MIN_CHUNK || p.outputs >= TARGET_THREADS) {
     return { chunks: 1, chunk: p.reduced };
   }
@@ -134,7 +135,11 @@ export interface ColumnReduceSpec {
   term: (i: string) => string;
   /** The statement storing the sum `acc` for output index `out`. */
   finish: (acc: string, out: string) => string;
-  /** Invocations per workgroup (default 256); any size from 1 to 256 works. */
+  /**
+   * Invocations per workgroup; any size from 1 to 256 works. Default: 8 columns (fewer when
+   * there are fewer) x enough row lanes that each has about 4 rows, at most 256 and at least
+   * 64 invocations.
+   */
   workgroupSize?: number;
 }
 
@@ -145,20 +150,29 @@ function columnBlock(cols: number, size: number): number {
   return rc;
 }
 
+function defaultColumnWorkgroup(rows: number, cols: number): number {
+  const rc = columnBlock(cols, SG_WG);
+  let rl = 1;
+  while (rc * rl * 2 <= SG_WG && rl * 4 < rows) rl *= 2;
+  return Math.max(64, rc * rl);
+}
+
 /**
  * WGSL of a column reduction with subgroup adds. A workgroup owns RC adjacent columns of one
  * block (RC up to 8, so adjacent invocations read adjacent floats) and its other invocations
- * are lanes that stride over the rows. Lanes are combined per column with one `subgroupAdd`
- * per column (the other columns' values masked to 0), the subgroup totals go to a small
- * workgroup array (slot = local index / subgroup_size), and one invocation per column adds
- * those slots in order after a single barrier. Works for any subgroup size and any workgroup
- * size, including partial subgroups.
+ * are lanes that stride over the rows. Within a subgroup the lanes of a column are combined
+ * by a `subgroupShuffleXor` butterfly when every subgroup is full and a multiple of RC wide
+ * (the usual case: sizes are powers of two and the workgroup a multiple of them), else by one
+ * `subgroupAdd` per column with the other columns masked to 0 (partial or narrow subgroups).
+ * The subgroup totals go to a small workgroup array (slot = local index / subgroup_size,
+ * subgroups being consecutive local indices), and one invocation per column adds those slots
+ * in order after a single barrier. Works for any subgroup size and any workgroup size.
  */
 export function columnReduceSubgroupWgsl(
   spec: ColumnReduceSpec,
 ): { code: string; workgroups: [number, number, number] } {
   const { batches: N, rows, cols } = spec;
-  const T = spec.workgroupSize ?? SG_WG;
+  const T = spec.workgroupSize ?? defaultColumnWorkgroup(rows, cols);
   if (!(Number.isInteger(T) && T >= 1 && T <= 256)) {
     throw new Error(`column reduction: bad workgroup size ${T}`);
   }
@@ -170,13 +184,22 @@ export function columnReduceSubgroupWgsl(
   const CB = Math.ceil(cols / RC);
   const grid = grid1d(N * CB, T);
   const slots = Math.ceil(T / MIN_SUBGROUP) * RC;
+  // Full power-of-two subgroups that hold whole rows of the RC columns (the usual case):
+  // a butterfly over the lanes of the same column. Otherwise (partial subgroups, or subgroups
+  // narrower than RC): one masked subgroupAdd per column.
   const combine = RC === 1
     ? `let s = subgroupAdd(acc);
   if (sid == 0u) { part[li / sgs] = s; }`
     : `let slot = li / sgs;
-  for (var k = 0u; k < ${RC}u; k = k + 1u) {
-    let s = subgroupAdd(select(0.0, acc, col == k));
-    if (sid == 0u) { part[slot * ${RC}u + k] = s; }
+  if (sgs % ${RC}u == 0u && ${T}u % sgs == 0u) {
+    var v = acc;
+    for (var o = ${RC}u; o < sgs; o = o << 1u) { v = v + subgroupShuffleXor(v, o); }
+    if (sid < ${RC}u) { part[slot * ${RC}u + sid] = v; }
+  } else {
+    for (var k = 0u; k < ${RC}u; k = k + 1u) {
+      let s = subgroupAdd(select(0.0, acc, col == k));
+      if (sid == 0u) { part[slot * ${RC}u + k] = s; }
+    }
   }`;
   const code = `${spec.decls}
 var<workgroup> part: array<f32, ${slots}>;
@@ -238,7 +261,8 @@ export function sum(
   if (chunks === 1) return first;
   // Partials are laid out [chunks, outputs]: reduce axis 0.
   let out: GPUBuffer;
-  if (useSubgroups(g, opts.subgroups)) {
+  // A second pass over at most MIN_CHUNK partials is one serial launch already.
+  if (chunks > MIN_CHUNK && useSubgroups(g, opts.subgroups)) {
     out = g.pool.acquire(p.outputs * 4);
     const scaled = scale === 1 ? "" : ` * ${f32lit(scale)}`;
     const { code, workgroups } = columnReduceSubgroupWgsl({

@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { initGpu } from "../runtime/gpu.ts";
 import { assertClose, randomArray, readF32, uploadF32 } from "./testing.ts";
-import { columnReduceSubgroupWgsl, planReduce, sum, sumCpu, useSubgroups } from "./reduce.ts";
+import {
+  chunking,
+  columnReduceSubgroupWgsl,
+  planReduce,
+  sum,
+  sumCpu,
+  useSubgroups,
+} from "./reduce.ts";
 import { numel } from "./shape.ts";
 
 const g = await initGpu();
@@ -11,7 +18,9 @@ const g = await initGpu();
 const CASES: { shape: number[]; axes: number[]; scale: number }[] = [
   { shape: [100003], axes: [0], scale: 1 }, // 3126 partials, not a multiple of any subgroup size
   { shape: [4, 9, 11, 13], axes: [0, 1, 2], scale: 1 / 396 }, // NHWC per-channel mean
+  { shape: [16, 28, 28, 13], axes: [0, 1, 2], scale: 1 / 12544 }, // 392 partials a channel
   { shape: [3, 1000, 5], axes: [1], scale: 1 },
+  { shape: [3, 5000, 5], axes: [1], scale: 1 },
   { shape: [70001, 3], axes: [0], scale: 0.5 },
   { shape: [6, 7, 33], axes: [0, 2], scale: 1 },
   { shape: [257, 300], axes: [0, 1], scale: 2 },
@@ -19,9 +28,12 @@ const CASES: { shape: number[]; axes: number[]; scale: number }[] = [
 
 Deno.test("sum: the subgroup and serial second passes both match the CPU reference", async () => {
   assert.ok(g.info.subgroups, "this runtime requests subgroups; the subgroup path must run");
+  let subgroupPasses = 0;
   for (const { shape, axes, scale } of CASES) {
     const p = planReduce(shape, axes);
     assert.ok(p.reduced > 32 && p.outputs < 1 << 16, `${shape} needs two passes`);
+    // More than 32 partials an output: the subgroup kernel (else one serial pass) sums them.
+    if (chunking(p).chunks > 32) subgroupPasses++;
     const data = randomArray(numel(shape), shape.length * 7 + numel(shape));
     const want = sumCpu(data, shape, axes, scale);
     const x = uploadF32(g, data);
@@ -33,6 +45,7 @@ Deno.test("sum: the subgroup and serial second passes both match the CPU referen
     }
     g.pool.release(x);
   }
+  assert.equal(subgroupPasses, 5, "cases that reach the subgroup second pass");
 });
 
 Deno.test("sum: random shapes and axes agree on both paths", async () => {
