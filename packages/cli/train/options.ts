@@ -51,9 +51,10 @@ export const TRAIN_USAGE = `usage: train [options]      train, validate and test
   --image-size PX       default 224 (full) / 32 (quick)
   --pretrained none|torchvision|tfslim[:DIR]|FILE
                         torchvision: ImageNet .pth (downloaded once, cached);
-                        tfslim: mobilenet_v2 only, Google's TF-slim ImageNet weights (BN folded)
-                        from DIR (default ${defaultTfSlimDir()}),
-                        with TF padding and [-1, 1] inputs in training, evaluate and predict;
+                        tfslim: mobilenet_v2 only: Google's TF-slim ImageNet weights (BN folded,
+                        its statistics frozen in training), TF padding and [-1, 1] inputs, which
+                        the checkpoint records for evaluate, predict and --resume; DIR defaults to
+                        ../shared/weights/mobilenet_v2/tfslim_mobilenet_v2_1.0_224_fp32_bnfolded_npy
                         FILE: weights for everything but the head
   --seed S              default 0; every random draw derives from (seed, epoch, step)
   --out DIR             default runs/<timestamp>
