@@ -11,11 +11,16 @@
  *   TM x TN outputs as TM*TN/4 separate vec4 accumulators (never a private array: naga guards
  *   dynamically indexed private arrays, which cost ~10x on the H200). Thread outputs are
  *   interleaved by vec4 chunk so neighbouring threads read neighbouring shared-memory words
- *   and write neighbouring global words.
+ *   and write neighbouring global words. Operands whose contiguous size is a multiple of 4
+ *   and whose op gives a vec4 loader (`loadA4`/`loadB4`) are read 4 elements at a time from
+ *   an `array<vec4<f32>>` view (along k: 4x4 blocks transposed into workgroup memory).
  * - "register" (software adapters such as llvmpipe): no workgroup memory and no barriers
  *   (barriers serialise llvmpipe's SIMD lanes into coroutines); each thread reads A and B
  *   straight from global memory and keeps TM x TN scalar accumulators, lanes along columns so
  *   B reads are contiguous and A reads are shared by the lanes of a row.
+ *
+ * With `precision: "f16-storage"` the inputs are f16 buffers converted to f32 on load
+ * (`castF32ToF16` / `castF16ToF32` convert buffers); accumulation and output stay f32.
  *
  * Tiles are numbered linearly (column tiles fastest) and folded into a 2-D grid when there
  * are more than 65535 of them; the batch index is the grid's z.

@@ -1,4 +1,5 @@
 import { throws } from "node:assert/strict";
+import { float16ToFloat32, float32ToFloat16 } from "../../core/io/f16.ts";
 import { type Gpu, initGpu } from "../runtime/gpu.ts";
 import { assertClose, randomArray, readF32, uploadF32 } from "./testing.ts";
 import {
@@ -91,5 +92,33 @@ Deno.test("gemm: f16 storage is refused on an adapter without shader-f16", () =>
     if (!code.startsWith("enable f16;") || !code.includes("a: array<f16>")) {
       throw new Error(`expected f16 storage in ${config.variant} WGSL:\n${code}`);
     }
+  }
+});
+
+Deno.test("gemm: f16 storage keeps the bias and the output in f32 (both variants)", async () => {
+  const M = 9, N = 8, K = 12;
+  const spec = {
+    ...matmulSpec({ M, N, K }, { bias: true, activation: "relu" }),
+    precision: "f16-storage" as const,
+  };
+  const a = randomArray(M * K, 5, -2, 2), b = randomArray(K * N, 6, -2, 2);
+  // A bias below f16 resolution next to 1000 (ulp 0.5): lost if it were stored as f16.
+  const bias = Array.from({ length: N }, (_, i) => 1000 + 0.01 * (i + 1));
+  const ah = float32ToFloat16(Float32Array.from(a)), bh = float32ToFloat16(Float32Array.from(b));
+  const ref = matmulCpu(
+    Float64Array.from(float16ToFloat32(ah)),
+    Float64Array.from(float16ToFloat32(bh)),
+    { M, N, K },
+  ).map((v, i) => Math.max(v + Math.fround(bias[i % N]), 0));
+  for (const config of [GEMM_REGISTER_SMALL, GEMM_SHARED_SMALL]) {
+    const bufs = [g.upload(ah), g.upload(bh), uploadF32(g, bias)];
+    if (!g.info.f16) {
+      throws(() => gemm(g, spec, bufs, { config }), /shader-f16/);
+      for (const buf of bufs) g.pool.release(buf);
+      continue;
+    }
+    const out = gemm(g, spec, bufs, { config });
+    assertClose(await readF32(g, out, M * N), ref, 1e-6, config.variant);
+    for (const buf of [...bufs, out]) g.pool.release(buf);
   }
 });
