@@ -298,7 +298,8 @@ export function hwReduceMode(
  * adjacent threads on adjacent c, no barriers (fast on llvmpipe). Shared: workgroups of
  * 32 channels x 8 HW lanes, combined through workgroup memory (8x the parallelism on GPUs).
  * "subgroup": reduce.ts `columnReduceSubgroupWgsl` over N blocks of [HW, C], workgroups of
- * 8 channels x up to 32 HW lanes combined with `subgroupAdd`.
+ * 8 channels x up to 32 HW lanes combined with subgroup shuffles / adds (`workgroupSize`
+ * overrides its invocation count; the other variants ignore it).
  */
 export function hwReduceWgsl(
   N: number,
