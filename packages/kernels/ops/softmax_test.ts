@@ -129,3 +129,22 @@ Deno.test("softmax kernels reject bad workgroup sizes", () => {
   assert.throws(() => logSoftmax(g, x, 2, 2, { subgroups: true, workgroupSize: 1.5 }), /workgroup/);
   g.pool.release(x);
 });
+
+Deno.test("subgroup cross-entropy loss and log-softmax are reproducible bit for bit", async () => {
+  const rows = 999, classes = 70;
+  const p = { rows, classes, labelSmoothing: 0.1, subgroups: true, workgroupSize: 100 };
+  const x = uploadF32(g, randomArray(rows * classes, 5, -5, 5));
+  const lab = g.upload(Int32Array.from({ length: rows }, (_, i) => (i * 7) % classes));
+  const runs: Float32Array[] = [];
+  for (let i = 0; i < 3; i++) {
+    const y = crossEntropy(g, x, lab, null, p);
+    const ls = logSoftmax(g, x, rows, classes, { subgroups: true });
+    runs.push(Float32Array.from([...await readF32(g, y, 2), ...await readF32(g, ls, 500)]));
+    g.pool.release(y);
+    g.pool.release(ls);
+  }
+  assert.deepEqual(runs[1], runs[0]);
+  assert.deepEqual(runs[2], runs[0]);
+  g.pool.release(x);
+  g.pool.release(lab);
+});
