@@ -8,7 +8,7 @@
  */
 import type { Gpu } from "../runtime/gpu.ts";
 import { entry1d, gridFor } from "../runtime/grid.ts";
-import { hwReduceWgsl } from "./pool.ts";
+import { hwReduceMode, hwReduceWgsl } from "./pool.ts";
 
 const WG = 64;
 
@@ -40,6 +40,8 @@ export interface ChannelScaleParams {
   C: number;
   /** Force the workgroup-shared ds reduction (default: on real GPUs, off on llvmpipe). */
   shared?: boolean;
+  /** Force (or forbid) the subgroup ds reduction (default: real GPUs with subgroups). */
+  subgroups?: boolean;
 }
 
 export type Dims4 = readonly [number, number, number, number];
@@ -170,7 +172,7 @@ export function channelScaleBackward(
 @group(0) @binding(2) var<storage, read_write> ds: array<f32>;`,
     (i) => `dy[${i}] * x[${i}]`,
     (acc, t) => `ds[${t}] = ${acc};`,
-    p.shared ?? !g.info.isFallback,
+    hwReduceMode(g, p),
   );
   g.run(code, [dy, x, ds], workgroups);
   return { dx, ds };
