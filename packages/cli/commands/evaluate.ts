@@ -29,6 +29,7 @@ import { buildModel } from "../train/models.ts";
 import { cacheShape } from "../train/study.ts";
 import { stratifiedSubset } from "../train/subset.ts";
 import { predictLogits } from "../train/trainer.ts";
+import { exists } from "../../core/io/exists.ts";
 
 export const EVALUATE_USAGE =
   `usage: evaluate --checkpoint FILE [--data DIR] [--split-file split.json] [--subset test|val|train]
@@ -42,15 +43,6 @@ function positive(name: string, v: string | undefined, fallback: number): number
     throw new UserError(`--${name} ${v}: expected an integer >= 1`);
   }
   return n;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export async function run(args: string[]): Promise<void> {

@@ -63,6 +63,7 @@ import { consoleSink, formatDuration, Progress, type ProgressSink } from "./prog
 import { stratifiedSubset } from "./subset.ts";
 import { assertFiniteLogits, EpochAccumulator, Trainer } from "./trainer.ts";
 import { explainFailure } from "./failure.ts";
+import { exists } from "../../core/io/exists.ts";
 
 export const CLASS_NAMES: string[] = [...CLASSES];
 
@@ -271,15 +272,6 @@ function metaFor(
     normalize: trainer.normalize === "minus1to1" ? "minus1to1" : "imagenet",
     tfPadding: (trainer.model as { tfPadding?: boolean }).tfPadding === true,
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Trains one model (continuing from its last checkpoint if there is one) and tests it. */
