@@ -22,21 +22,21 @@ import {
   sliceChannelsCpu,
   splitChannels,
 } from "./structure.ts";
-import { assertClose, finiteDiffVjp, randomArray, readF32, uploadF32 } from "./testing.ts";
+import {
+  assertClose,
+  finiteDiffVjp,
+  randomArray,
+  readF32,
+  uploadF32,
+  withSeed,
+} from "./testing.ts";
 
 const g = await initGpu();
 await tf.setBackend("cpu");
 const SEED = Number(Deno.env.get("FC_SEED") ?? 5150);
 
-async function check(name: string, run: () => Promise<void> | void): Promise<void> {
-  try {
-    await run();
-  } catch (e) {
-    const cause = (e as Error).cause as Error | undefined;
-    throw new Error(
-      `${name} failed (fast-check seed ${SEED}): ${(e as Error).message}\n${cause?.message ?? ""}`,
-    );
-  }
+function check(name: string, run: () => Promise<void> | void): Promise<void> {
+  return withSeed(name, SEED, run);
 }
 
 const PERMS: Dims4[] = [];

@@ -75,3 +75,22 @@ export function finiteDiffVjp(
     return grad;
   });
 }
+
+/**
+ * Runs a fast-check property block and, when it fails, rethrows with the seed and the
+ * property's own failure message, so a failing run can be replayed (`FC_SEED=<seed>`).
+ */
+export async function withSeed(
+  name: string,
+  seed: number,
+  run: () => Promise<void> | void,
+): Promise<void> {
+  try {
+    await run();
+  } catch (e) {
+    const cause = (e as Error).cause as Error | undefined;
+    throw new Error(
+      `${name} failed (fast-check seed ${seed}): ${(e as Error).message}\n${cause?.message ?? ""}`,
+    );
+  }
+}
