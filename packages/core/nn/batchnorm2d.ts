@@ -8,6 +8,8 @@ import { gpu } from "../../kernels/runtime/gpu.ts";
 import type { BnActivation } from "../../kernels/ops/batchnorm.ts";
 import { ones, type Tensor, tensor, zeros } from "../tensor.ts";
 import { batchNorm2d } from "../ops/batchnorm.ts";
+import { add, addScalar, div, mul, neg, sqrt, sub } from "../ops/elementwise.ts";
+import { tidy } from "../scope.ts";
 import { Module } from "./module.ts";
 
 export interface BatchNorm2dOptions {
@@ -63,5 +65,17 @@ export class BatchNorm2d extends Module {
       this.training,
       activation,
     );
+  }
+
+  /**
+   * The eval-mode affine map folded into the preceding convolution's weight (HWIO, Cout last)
+   * and bias: w * s and (b - mean) * s + beta with s = gamma / sqrt(var + eps). Inference only.
+   */
+  foldInto(weight: Tensor, bias: Tensor | null): { weight: Tensor; bias: Tensor } {
+    return tidy(() => {
+      const s = div(this.weight, sqrt(addScalar(this.runningVar, this.eps)));
+      const centred = bias ? sub(bias, this.runningMean) : neg(this.runningMean);
+      return { weight: mul(weight, s), bias: add(mul(centred, s), this.bias) };
+    });
   }
 }

@@ -87,15 +87,22 @@ export class Conv2d extends Module {
     if (name === "bias") this.bias = t;
   }
 
-  /** x [N, H, W, Cin] -> [N, OH, OW, Cout]; `activation`/`residual` fuse when off the tape. */
-  forward(x: Tensor, extra: Pick<Conv2dOptions, "activation" | "residual"> = {}): Tensor {
-    return conv2d(x, this.weight, {
+  /**
+   * x [N, H, W, Cin] -> [N, OH, OW, Cout]; `activation`/`residual` fuse when off the tape.
+   * `weight`/`bias` replace the module's own for this call (a folded BatchNorm at inference).
+   */
+  forward(
+    x: Tensor,
+    extra: Pick<Conv2dOptions, "activation" | "residual"> & { weight?: Tensor; bias?: Tensor } = {},
+  ): Tensor {
+    const { weight = this.weight, bias = this.bias, ...fused } = extra;
+    return conv2d(x, weight, {
       stride: this.stride,
       padding: this.padding,
       dilation: this.dilation,
       groups: this.groups,
-      bias: this.bias,
-      ...extra,
+      bias,
+      ...fused,
     });
   }
 }

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { initGpu } from "../../kernels/runtime/gpu.ts";
 import { tensor } from "../tensor.ts";
 import { noGrad } from "../autograd.ts";
+import { tidy } from "../scope.ts";
+import { Rng } from "../data/rng.ts";
 import { Sequential } from "./sequential.ts";
 import { Conv2d } from "./conv2d.ts";
 import { BatchNorm2d } from "./batchnorm2d.ts";
@@ -59,5 +61,56 @@ Deno.test("Sequential applies layers in order; BN + activation fusion gives the 
   assert.deepEqual([...await y.read()], [0, 2]);
   y.dispose();
   s.dispose();
+  x.dispose();
+});
+
+Deno.test("inference folds Conv2d -> BatchNorm2d (-> activation) into one conv, same values", async () => {
+  await initGpu();
+  assert.equal(Sequential.foldBatchNorm, "auto");
+  // "auto" folds on real GPUs only; force it so the folded path runs here too.
+  Sequential.foldBatchNorm = true;
+  const rng = new Rng(3);
+  const x = tensor(Float32Array.from({ length: 2 * 5 * 4 * 3 }, () => rng.uniform(-2, 2)), [
+    2,
+    5,
+    4,
+    3,
+  ]);
+  for (const act of [null, ReLU, ReLU6, SiLU]) {
+    for (const bias of [false, true]) {
+      for (const groups of [1, 3]) {
+        const conv = new Conv2d(3, 6, 3, { padding: 1, stride: 2, bias, groups, rng });
+        const bn = new BatchNorm2d(6);
+        // Non-trivial statistics and affine parameters.
+        bn.setTensor(
+          "running_mean",
+          tensor(Float32Array.from({ length: 6 }, () => rng.uniform(-1, 1))),
+        );
+        bn.setTensor(
+          "running_var",
+          tensor(Float32Array.from({ length: 6 }, () => rng.uniform(0.5, 2))),
+        );
+        bn.setTensor(
+          "weight",
+          tensor(Float32Array.from({ length: 6 }, () => rng.uniform(0.5, 1.5))),
+        );
+        bn.setTensor("bias", tensor(Float32Array.from({ length: 6 }, () => rng.uniform(-1, 1))));
+        const seq = new Sequential([conv, bn, act ? act() : null]).eval();
+        const folded = noGrad(() => seq.forward(x));
+        // With the tape on, the layers run one by one (no folding).
+        const plain = tidy(() => seq.forward(x));
+        assert.ok(plain.node, "the reference ran on the tape, unfolded");
+        const a = await folded.read(), b = await plain.read();
+        assert.deepEqual(folded.shape, plain.shape);
+        a.forEach((v, i) =>
+          assert.ok(Math.abs(v - b[i]) < 1e-5 * (1 + Math.abs(b[i])), `${v} vs ${b[i]}`)
+        );
+        folded.dispose();
+        plain.dispose();
+        seq.dispose();
+      }
+    }
+  }
+  Sequential.foldBatchNorm = "auto";
   x.dispose();
 });
