@@ -15,9 +15,20 @@
  * channel c, so at every step the whole grid reads one contiguous run of x (coalesced, adjacent
  * threads on adjacent channels) and llvmpipe runs it without workgroup barriers; a second launch
  * with one thread per channel combines the S partials.
+ *
+ * Subgroup path (default where `useSubgroups` says so: adapters with subgroups that are not
+ * software adapters; forced either way with `subgroups`): the second stage runs as
+ * `columnReduceSubgroupWgsl` column reductions over the [S, C] partials (a workgroup per block of
+ * up to 8 channels, the S partials spread over its invocations and combined by subgroup
+ * operations) instead of one serial thread per channel. The backward sums are one such launch.
+ * Chan's combination is split into two plain sums, each one launch: the mean as
+ * sum(n_s * mean_s) / R, then M2 = sum(M2_s + n_s * (mean_s - mean)^2) with the deviations taken
+ * around that mean, so no large sums of squares cancel (same stability as the serial Chan loop).
+ * No atomics: the summation order is fixed for a given device and subgroup size.
  */
 import type { Gpu } from "../runtime/gpu.ts";
 import { entry1d, f32lit, gridFor } from "../runtime/grid.ts";
+import { columnReduceSubgroupWgsl, useSubgroups } from "./reduce.ts";
 
 export interface BatchNormParams {
   N: number;
@@ -30,6 +41,11 @@ export interface BatchNormParams {
   momentum?: number;
   /** Row-splits of the reductions (default `bnSplits`); for tests and tuning. */
   splits?: number;
+  /**
+   * Force (true; throws on a device without subgroups) or rule out (false) the subgroup
+   * combination of the split partials. Default `useSubgroups(g)`.
+   */
+  subgroups?: boolean;
 }
 
 export type BnActivation = "none" | "relu" | "relu6" | "silu";
@@ -122,6 +138,88 @@ ${entry1d(WG)} {
   rmean[c] = (1.0 - m) * rmean[c] + m * mean;
   rvar[c] = (1.0 - m) * rvar[c] + m * (v * ${f32lit(unbias)});
 }`;
+}
+
+/** Rows of split s of R rows cut into S strided splits, as a WGSL f32 expression. */
+function splitCount(R: number, S: number, s: string): string {
+  return `f32((${R}u - 1u - ${s}) / ${S}u + 1u)`;
+}
+
+/**
+ * Subgroup stage 2, first launch: saved[c] = sum over s of n_s * mean_s, divided by R (a column
+ * reduction of the [S, C] stage-1 means).
+ */
+export function bnStatsMeanSubgroupWgsl(
+  R: number,
+  C: number,
+  S: number,
+): { code: string; workgroups: [number, number, number] } {
+  return columnReduceSubgroupWgsl({
+    batches: 1,
+    rows: S,
+    cols: C,
+    decls: `@group(0) @binding(0) var<storage, read> partial: array<f32>;
+@group(0) @binding(1) var<storage, read_write> saved: array<f32>;`,
+    term: (i) => `${splitCount(R, S, `(${i}) / ${C}u`)} * partial[${i}]`,
+    finish: (acc, t) => `saved[${t}] = ${acc} / ${f32lit(R)};`,
+  });
+}
+
+/**
+ * Subgroup stage 2, second launch: M2 = sum over s of M2_s + n_s * (mean_s - mean)^2 around the
+ * mean of the first launch, then invstd and the in-place running-statistics update.
+ */
+export function bnStatsVarSubgroupWgsl(
+  R: number,
+  C: number,
+  S: number,
+  eps: number,
+  momentum: number,
+): { code: string; workgroups: [number, number, number] } {
+  const T = S * C;
+  const unbias = R > 1 ? R / (R - 1) : 1;
+  return columnReduceSubgroupWgsl({
+    batches: 1,
+    rows: S,
+    cols: C,
+    decls: `@group(0) @binding(0) var<storage, read> partial: array<f32>;
+@group(0) @binding(1) var<storage, read_write> saved: array<f32>;
+@group(0) @binding(2) var<storage, read_write> rmean: array<f32>;
+@group(0) @binding(3) var<storage, read_write> rvar: array<f32>;
+fn m2Term(i: u32) -> f32 {
+  let d = partial[i] - saved[i % ${C}u];
+  return partial[${T}u + i] + ${splitCount(R, S, `i / ${C}u`)} * d * d;
+}`,
+    term: (i) => `m2Term(${i})`,
+    finish: (acc, t) =>
+      `let v = ${acc} / ${f32lit(R)};
+    let mean = saved[${t}];
+    saved[${C}u + ${t}] = 1.0 / sqrt(v + ${f32lit(eps)});
+    let m = ${f32lit(momentum)};
+    rmean[${t}] = (1.0 - m) * rmean[${t}] + m * mean;
+    rvar[${t}] = (1.0 - m) * rvar[${t}] + m * (v * ${f32lit(unbias)});`,
+  });
+}
+
+/**
+ * Subgroup backward stage 2: one column reduction over both [S, C] blocks of partials
+ * (batch 0: sums of dy into dbeta, batch 1: sums of dy * xhat into dgamma).
+ */
+export function bnGradFinalSubgroupWgsl(
+  C: number,
+  S: number,
+): { code: string; workgroups: [number, number, number] } {
+  return columnReduceSubgroupWgsl({
+    batches: 2,
+    rows: S,
+    cols: C,
+    decls: `@group(0) @binding(0) var<storage, read> partial: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dgamma: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dbeta: array<f32>;`,
+    term: (i) => `partial[${i}]`,
+    finish: (acc, t) =>
+      `if (${t} < ${C}u) { dbeta[${t}] = ${acc}; } else { dgamma[${t} - ${C}u] = ${acc}; }`,
+  });
 }
 
 function activationWgsl(a: BnActivation, v: string): string {
@@ -268,11 +366,18 @@ export function batchNormTrain(
   const saved = g.pool.acquire(2 * C * 4);
   const y = g.pool.acquire(R * C * 4);
   g.run(bnStatsPartialWgsl(R, C, S), [x, part], gridFor(S * C, WG).workgroups);
-  g.run(
-    bnStatsFinalWgsl(R, C, S, eps, momentum),
-    [part, saved, runningMean, runningVar],
-    gridFor(C, WG).workgroups,
-  );
+  if (useSubgroups(g, p.subgroups)) {
+    const mean = bnStatsMeanSubgroupWgsl(R, C, S);
+    g.run(mean.code, [part, saved], mean.workgroups);
+    const v = bnStatsVarSubgroupWgsl(R, C, S, eps, momentum);
+    g.run(v.code, [part, saved, runningMean, runningVar], v.workgroups);
+  } else {
+    g.run(
+      bnStatsFinalWgsl(R, C, S, eps, momentum),
+      [part, saved, runningMean, runningVar],
+      gridFor(C, WG).workgroups,
+    );
+  }
   g.run(bnApplyTrainWgsl(R, C), [x, saved, gamma, beta, y], gridFor(R * C, WG).workgroups);
   g.pool.release(part);
   return { y, saved };
@@ -314,7 +419,12 @@ export function batchNormBackward(
   const dbeta = g.pool.acquire(C * 4);
   const dx = g.pool.acquire(R * C * 4);
   g.run(bnGradPartialWgsl(R, C, S), [x, dy, saved, part], gridFor(S * C, WG).workgroups);
-  g.run(bnGradFinalWgsl(C, S), [part, dgamma, dbeta], gridFor(C, WG).workgroups);
+  if (useSubgroups(g, p.subgroups)) {
+    const fin = bnGradFinalSubgroupWgsl(C, S);
+    g.run(fin.code, [part, dgamma, dbeta], fin.workgroups);
+  } else {
+    g.run(bnGradFinalWgsl(C, S), [part, dgamma, dbeta], gridFor(C, WG).workgroups);
+  }
   g.run(
     bnGradInputWgsl(R, C),
     [x, dy, saved, gamma, dgamma, dbeta, dx],

@@ -68,37 +68,102 @@ Deno.test("batchnorm CPU backward matches central finite differences", async () 
   });
 });
 
+/** Runs the training forward and backward on the GPU and checks them against the f64 CPU. */
+async function checkTrainBackward(
+  p: BatchNormParams,
+  v: ReturnType<typeof inputs>,
+  label: string,
+): Promise<void> {
+  const R = p.N * p.H * p.W, C = p.C;
+  const ref = batchNormTrainCpu(v.x, v.gamma, v.beta, v.rm, v.rv, p);
+  const bref = batchNormBackwardCpu(v.x, v.dy, v.gamma, ref.mean, ref.invstd, p);
+  const bx = uploadF32(g, v.x), bg = uploadF32(g, v.gamma), bb = uploadF32(g, v.beta);
+  const brm = uploadF32(g, v.rm), brv = uploadF32(g, v.rv), bdy = uploadF32(g, v.dy);
+  const { y, saved } = batchNormTrain(g, bx, bg, bb, brm, brv, p);
+  const { dx, dgamma, dbeta } = batchNormBackward(g, bx, bdy, bg, saved, p);
+  const sv = await readF32(g, saved, 2 * C);
+  assertClose(await readF32(g, y, R * C), ref.y, 2e-4, `${label} y`);
+  assertClose(sv.subarray(0, C), ref.mean, 1e-5, `${label} mean`);
+  assertClose(sv.subarray(C), ref.invstd, 1e-4, `${label} invstd`);
+  assertClose(await readF32(g, brm, C), ref.runningMean, 1e-5, `${label} running mean`);
+  assertClose(await readF32(g, brv, C), ref.runningVar, 1e-4, `${label} running var`);
+  assertClose(await readF32(g, dx, R * C), bref.dx, 5e-4, `${label} dx`);
+  assertClose(await readF32(g, dgamma, C), bref.dgamma, 2e-4, `${label} dgamma`);
+  assertClose(await readF32(g, dbeta, C), bref.dbeta, 2e-4, `${label} dbeta`);
+  for (const b of [bx, bg, bb, brm, brv, bdy, y, saved, dx, dgamma, dbeta]) g.pool.release(b);
+}
+
+/** Both reduction paths: the serial per-channel combination and the forced subgroup one. */
+const PATHS = [false, true];
+
 Deno.test("batchnorm GPU training forward/backward match the CPU reference", async () => {
+  if (!g.info.subgroups) throw new Error("these tests force the subgroup path: need subgroups");
   await check("bn gpu", async () => {
     await fc.assert(
-      fc.asyncProperty(shapeArb, fc.constantFrom(undefined, 1, 2, 3), async (s, splits) => {
-        const p = { N: s.N, H: s.H, W: s.W, C: s.C, splits };
-        const R = s.N * s.H * s.W, C = s.C;
-        const v = inputs(p, s.seed);
-        const ref = batchNormTrainCpu(v.x, v.gamma, v.beta, v.rm, v.rv, p);
-        const bref = batchNormBackwardCpu(v.x, v.dy, v.gamma, ref.mean, ref.invstd, p);
-        const bx = uploadF32(g, v.x), bg = uploadF32(g, v.gamma), bb = uploadF32(g, v.beta);
-        const brm = uploadF32(g, v.rm), brv = uploadF32(g, v.rv), bdy = uploadF32(g, v.dy);
-        const { y, saved } = batchNormTrain(g, bx, bg, bb, brm, brv, p);
-        const { dx, dgamma, dbeta } = batchNormBackward(g, bx, bdy, bg, saved, p);
-        const sv = await readF32(g, saved, 2 * C);
-        assertClose(await readF32(g, y, R * C), ref.y, 2e-4, "y");
-        assertClose(sv.subarray(0, C), ref.mean, 1e-5, "mean");
-        assertClose(sv.subarray(C), ref.invstd, 1e-4, "invstd");
-        assertClose(await readF32(g, brm, C), ref.runningMean, 1e-5, "running mean");
-        assertClose(await readF32(g, brv, C), ref.runningVar, 1e-4, "running var");
-        assertClose(await readF32(g, dx, R * C), bref.dx, 5e-4, "dx");
-        assertClose(await readF32(g, dgamma, C), bref.dgamma, 2e-4, "dgamma");
-        assertClose(await readF32(g, dbeta, C), bref.dbeta, 2e-4, "dbeta");
-        for (const b of [bx, bg, bb, brm, brv, bdy, y, saved, dx, dgamma, dbeta]) g.pool.release(b);
-      }),
-      { seed: SEED, numRuns: 12 },
+      fc.asyncProperty(
+        shapeArb,
+        fc.constantFrom(undefined, 1, 2, 3),
+        fc.boolean(),
+        async (s, splits, subgroups) => {
+          const p = { N: s.N, H: s.H, W: s.W, C: s.C, splits, subgroups };
+          await checkTrainBackward(p, inputs(p, s.seed), `subgroups=${subgroups}`);
+        },
+      ),
+      { seed: SEED, numRuns: 24 },
     );
   });
 });
 
+Deno.test("batchnorm subgroup and serial paths on many splits and odd channel counts", async () => {
+  // R = 2*7*9 = 126 rows: not a multiple of any subgroup or workgroup size. Splits up to R put
+  // many partials in each column (several subgroups per channel block, butterflies for C < 8
+  // and masked adds for C = 1), and the column blocks of C = 13 and 37 end part-full.
+  for (const C of [1, 3, 5, 13, 37]) {
+    for (const splits of [undefined, 37, 126]) {
+      for (const subgroups of PATHS) {
+        const p = { N: 2, H: 7, W: 9, C, splits, subgroups };
+        await checkTrainBackward(
+          p,
+          inputs(p, 1000 + C),
+          `C=${C} splits=${splits} subgroups=${subgroups}`,
+        );
+      }
+    }
+  }
+});
+
+Deno.test("batchnorm subgroup path is bitwise reproducible run to run", async () => {
+  const p = { N: 3, H: 5, W: 7, C: 11, splits: 53, subgroups: true };
+  const R = 105, C = 11;
+  const v = inputs(p, 77);
+  const runOnce = async () => {
+    const bufs = [v.x, v.gamma, v.beta, v.rm, v.rv, v.dy].map((a) => uploadF32(g, a));
+    const [bx, bg, bb, brm, brv, bdy] = bufs;
+    const { y, saved } = batchNormTrain(g, bx, bg, bb, brm, brv, p);
+    const { dx, dgamma, dbeta } = batchNormBackward(g, bx, bdy, bg, saved, p);
+    const out = [
+      ...await readF32(g, saved, 2 * C),
+      ...await readF32(g, brv, C),
+      ...await readF32(g, dgamma, C),
+      ...await readF32(g, dbeta, C),
+      ...await readF32(g, dx, R * C),
+    ];
+    for (const b of [...bufs, y, saved, dx, dgamma, dbeta]) g.pool.release(b);
+    return out;
+  };
+  const a = await runOnce(), b = await runOnce();
+  if (a.length !== 5 * C + R * C) throw new Error(`read ${a.length} values`);
+  a.forEach((t, i) => {
+    if (!Object.is(t, b[i])) throw new Error(`value ${i} differs between runs: ${t} vs ${b[i]}`);
+  });
+});
+
 Deno.test("batchnorm statistics stay accurate for a large mean (f32 Welford/Chan)", async () => {
-  const p = { N: 4, H: 8, W: 8, C: 3, splits: 5 };
+  for (const subgroups of PATHS) await largeMean(subgroups);
+});
+
+async function largeMean(subgroups: boolean): Promise<void> {
+  const p = { N: 4, H: 8, W: 8, C: 3, splits: 5, subgroups };
   const R = 256, C = 3;
   const noise = randomArray(R * C, 7, -1, 1);
   const x = noise.map((v, i) => 10000 + 100 * (i % C) + v);
@@ -111,11 +176,12 @@ Deno.test("batchnorm statistics stay accurate for a large mean (f32 Welford/Chan
   const ref32 = batchNormTrainCpu(x32, ones, zeros, zeros, ones, p);
   const { y, saved } = batchNormTrain(g, bx, bg, bb, brm, brv, p);
   const sv = await readF32(g, saved, 2 * C);
-  assertClose(sv.subarray(C), ref32.invstd, 2e-3, "invstd");
-  assertClose(sv.subarray(0, C), ref.mean, 1e-6, "mean");
-  assertClose(await readF32(g, y, R * C), ref32.y, 2e-2, "y");
+  const label = `subgroups=${subgroups}`;
+  assertClose(sv.subarray(C), ref32.invstd, 2e-3, `${label} invstd`);
+  assertClose(sv.subarray(0, C), ref.mean, 1e-6, `${label} mean`);
+  assertClose(await readF32(g, y, R * C), ref32.y, 2e-2, `${label} y`);
   for (const b of [bx, bg, bb, brm, brv, y, saved]) g.pool.release(b);
-});
+}
 
 Deno.test("batchnorm eval with fused activations matches the CPU reference", async () => {
   const acts: BnActivation[] = ["none", "relu", "relu6", "silu"];
@@ -160,7 +226,11 @@ Deno.test("batchnorm matches TensorFlow.js (moments + batchNorm) forward and gra
 });
 
 Deno.test("running statistics after two training steps follow PyTorch's formula", async () => {
-  const p = { N: 3, H: 2, W: 3, C: 4 };
+  for (const subgroups of PATHS) await runningTwoSteps(subgroups);
+});
+
+async function runningTwoSteps(subgroups: boolean): Promise<void> {
+  const p = { N: 3, H: 2, W: 3, C: 4, subgroups };
   const R = 18, C = 4;
   let rm = new Float64Array(C); // PyTorch initial running_mean = 0, running_var = 1
   let rv = new Float64Array(C).fill(1);
@@ -185,10 +255,10 @@ Deno.test("running statistics after two training steps follow PyTorch's formula"
     });
     for (const b of [bx, y, saved]) g.pool.release(b);
   }
-  assertClose(await readF32(g, brm, C), rm, 1e-5, "running_mean after 2 steps");
-  assertClose(await readF32(g, brv, C), rv, 1e-5, "running_var after 2 steps");
+  assertClose(await readF32(g, brm, C), rm, 1e-5, `running_mean after 2 steps (sg ${subgroups})`);
+  assertClose(await readF32(g, brv, C), rv, 1e-5, `running_var after 2 steps (sg ${subgroups})`);
   for (const b of [brm, brv, gamma, beta]) g.pool.release(b);
-});
+}
 
 Deno.test("batchnorm training rejects a single value per channel", () => {
   const b = uploadF32(g, [1, 2]);
