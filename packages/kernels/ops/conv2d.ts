@@ -6,9 +6,14 @@
  * A 1x1 stride-1 unpadded conv is a plain GEMM on [N*H*W, Cin].
  *
  * Backward, one launch each:
- * - input: dx [N*H*W, Cin/g] = dy-patches [N*H*W, KH*KW*Cout/g] · W^T, where the A loader maps
- *   each input pixel and tap back to the output pixel that used it (zero when the stride skips
- *   it: stride-s convs spend (s*s - 1)/(s*s) of these taps on zeros, a known cost).
+ * - input, stride 1: dx [N*H*W, Cin/g] = dy-patches [N*H*W, KH*KW*Cout/g] · W^T, where the A
+ *   loader maps each input pixel and tap back to the output pixel that used it. One launch.
+ * - input, stride > 1, by phases ("transposed conv by sub-pixels"): the input pixels with
+ *   ih % strideH == rh and iw % strideW == rw are reached only by the taps kh, kw with
+ *   (rh + padTop - kh*dilH) % strideH == 0 (same along w), so each of the strideH*strideW
+ *   residue classes is its own dense GEMM over only those taps instead of one GEMM over all
+ *   KH*KW taps of which (s*s - 1)/(s*s) would multiply zeros. At most strideH*strideW GEMM
+ *   launches, plus one zero-fill launch when some class is reached by no tap at all.
  * - weight: dW [KH*KW*Cin/g, Cout/g] = im2col(x)^T · dy, one GEMM reducing over N*OH*OW.
  * - bias: the column sums of dy viewed as [N*OH*OW, Cout] (`sumRows`).
  *
@@ -20,6 +25,7 @@
 import type { Gpu } from "../runtime/gpu.ts";
 import { type Activation, activationCpu, gemm, type GemmConfig, type GemmSpec } from "./gemm.ts";
 import { columnReduceSubgroupWgsl, useSubgroups } from "./reduce.ts";
+import { entry1d, gridFor } from "../runtime/grid.ts";
 
 export interface Conv2dParams {
   N: number;
@@ -173,6 +179,21 @@ export function conv2dSpec(
       ? (row, k, z) => `x[${row} * CV_CIN${groupOff(p, z, "CV_CING")} + ${k}]`
       : (row, k, z) => `cv_patch(${row}, ${k}, ${z})`,
     loadB: (k, col, z) => `w[${k} * CV_COUT${groupOff(p, z, "CV_COUTG")} + ${col}]`,
+    // vec4 reads (shared variant only; gemm.ts checks K, resp. N, % 4): 4 consecutive input
+    // channels of a pixel (pointwise) and 4 consecutive output channels of a weight row. With
+    // Cin/g (Cout/g) % 4 == 0 every such group starts at a multiple of 4 elements.
+    loadA4: pointwise && CinG % 4 === 0
+      ? {
+        inputs: ["x"],
+        at: (row, k, z) => `x[(${row} * CV_CIN${groupOff(p, z, "CV_CING")} + ${k}) / 4u]`,
+      }
+      : undefined,
+    loadB4: CoutG % 4 === 0
+      ? {
+        inputs: ["w"],
+        at: (k, col, z) => `w[(${k} * CV_COUT${groupOff(p, z, "CV_COUTG")} + ${col}) / 4u]`,
+      }
+      : undefined,
     storeIndex: (row, col, z) => `(${row} * CV_COUT${groupOff(p, z, "CV_COUTG")} + ${col})`,
     epilogue: {
       ...epilogue,
@@ -202,7 +223,24 @@ export function conv2d(
   });
 }
 
-/** GEMM spec of dx (inputs dy, w). */
+/** dx's B operand: B'[(tap, co), ci] = w[tap, ci, g*CoutG + co] (`tap` a WGSL u32 tap index). */
+const dxWeightIndex = (p: Conv2dParams, tap: string, k: string, col: string, z: string) =>
+  `((${tap}) * CV_CING + ${col}) * CV_COUT${groupOff(p, z, "CV_COUTG")} + ${k} % CV_COUTG`;
+
+/** vec4 loader of dx's weights along k (4 consecutive output channels of one tap). */
+const dxWeight4 = (p: Conv2dParams, tap: (k: string) => string) =>
+  p.Cout / p.groups % 4 === 0
+    ? {
+      inputs: ["w"],
+      at: (k: string, col: string, z: string) => `w[(${dxWeightIndex(p, tap(k), k, col, z)}) / 4u]`,
+    }
+    : undefined;
+
+/**
+ * GEMM spec of dx (inputs dy, w) as one GEMM over all KH*KW taps: what `conv2dBackwardInput`
+ * runs at stride 1. At stride > 1 it is still correct (the taps a stride skips read zero)
+ * but `conv2dBackwardInputPhaseSpecs` avoids that wasted work.
+ */
 export function conv2dBackwardInputSpec(p: Conv2dParams): GemmSpec {
   const { CinG, CoutG } = validate(p);
   const pointwise = isPointwise(p);
@@ -229,6 +267,9 @@ fn cv_dypatch(row: u32, k: u32, g: u32) -> f32 {
   let idx = ((n * CV_OH + oh) * CV_OW + ow) * CV_COUT${groupOff(p, "g", "CV_COUTG")} + co;
   return select(0.0, dy[select(0u, idx, ok)], ok);
 }`;
+  const dyIndex = (row: string, k: string, z: string) =>
+    `${row} * CV_COUT${groupOff(p, z, "CV_COUTG")} + ${k}`;
+  const tap = (k: string) => `${k} / CV_COUTG`;
   return {
     M: p.N * p.H * p.W,
     N: CinG,
@@ -237,18 +278,176 @@ fn cv_dypatch(row: u32, k: u32, g: u32) -> f32 {
     inputs: ["dy", "w"],
     prelude: pointwise ? constants(p) : prelude,
     loadA: pointwise
-      ? (row, k, z) => `dy[${row} * CV_COUT${groupOff(p, z, "CV_COUTG")} + ${k}]`
+      ? (row, k, z) => `dy[${dyIndex(row, k, z)}]`
       : (row, k, z) => `cv_dypatch(${row}, ${k}, ${z})`,
-    // B'[(kh, kw, co), ci] = w[kh, kw, ci, g*CoutG + co]
-    loadB: (k, col, z) =>
-      `w[((${k} / CV_COUTG) * CV_CING + ${col}) * CV_COUT${groupOff(p, z, "CV_COUTG")} + ` +
-      `${k} % CV_COUTG]`,
+    loadA4: pointwise && CoutG % 4 === 0
+      ? { inputs: ["dy"], at: (row, k, z) => `dy[(${dyIndex(row, k, z)}) / 4u]` }
+      : undefined,
+    loadB: (k, col, z) => `w[${dxWeightIndex(p, tap(k), k, col, z)}]`,
+    loadB4: dxWeight4(p, tap),
     bContiguous: "k",
     storeIndex: (row, col, z) => `(${row} * CV_CIN${groupOff(p, z, "CV_CING")} + ${col})`,
   };
 }
 
-/** dx [N, H, W, Cin] from dy [N, OH, OW, Cout] and w [KH, KW, Cin/g, Cout]. One launch. */
+const gcd = (a: number, b: number): number => b === 0 ? a : gcd(b, a % b);
+
+/** The taps of one spatial dimension that reach the input positions of residue `r`. */
+interface PhaseDim {
+  /** Residue of the input positions (i = r + j*stride). */
+  r: number;
+  /** How many input positions have this residue. */
+  size: number;
+  /** First tap reaching them, tap step and count (0: none does). */
+  first: number;
+  step: number;
+  count: number;
+  /** Output position of input j and the a-th tap: j + off - a*outStep. */
+  off: number;
+  outStep: number;
+}
+
+function phaseDims(
+  size: number,
+  K: number,
+  stride: number,
+  pad: number,
+  dil: number,
+): PhaseDim[] {
+  const d = gcd(stride, dil);
+  const step = stride / d, outStep = dil / d;
+  const out: PhaseDim[] = [];
+  for (let r = 0; r < stride; r++) {
+    const n = r < size ? Math.ceil((size - r) / stride) : 0;
+    let first = -1;
+    for (let k = 0; k < Math.min(K, step) && first < 0; k++) {
+      if ((((r + pad - k * dil) % stride) + stride) % stride === 0) first = k;
+    }
+    const count = first < 0 ? 0 : Math.floor((K - 1 - first) / step) + 1;
+    const off = first < 0 ? 0 : (r + pad - first * dil) / stride;
+    out.push({ r, size: n, first: Math.max(first, 0), step, count, off, outStep });
+  }
+  return out;
+}
+
+/** Strides up to this use the phase decomposition (the zero-fill kernel uses bit masks). */
+const MAX_PHASE_STRIDE = 32;
+
+/**
+ * The dense GEMMs of dx by phases (stride > 1): one spec per residue class (rh, rw) of input
+ * positions that has positions and taps, each over only its taps (M = N*ceil((H-rh)/sH)*
+ * ceil((W-rw)/sW), K = taps*Cout/g, one group per grid z), writing its pixels of dx [N, H, W,
+ * Cin]. Positions of classes without taps are not written (`conv2dBackwardInput` zeroes them).
+ */
+export function conv2dBackwardInputPhaseSpecs(p: Conv2dParams): GemmSpec[] {
+  const { OH, OW, CinG, CoutG } = validate(p);
+  const hs = phaseDims(p.H, p.KH, p.strideH, p.padTop, p.dilationH);
+  const ws = phaseDims(p.W, p.KW, p.strideW, p.padLeft, p.dilationW);
+  const specs: GemmSpec[] = [];
+  for (const ph of hs) {
+    for (const pw of ws) {
+      if (ph.size === 0 || pw.size === 0 || ph.count === 0 || pw.count === 0) continue;
+      // Bounds tests only where an output position can leave [0, OH) / [0, OW).
+      const checks: string[] = [];
+      if (ph.off - (ph.count - 1) * ph.outStep < 0) checks.push("oh >= 0");
+      if (ph.size - 1 + ph.off >= OH) checks.push(`oh < ${OH}i`);
+      if (pw.off - (pw.count - 1) * pw.outStep < 0) checks.push("ow >= 0");
+      if (pw.size - 1 + pw.off >= OW) checks.push(`ow < ${OW}i`);
+      const idx = `((n * CV_OH + u32(oh)) * CV_OW + u32(ow)) * CV_COUT${
+        groupOff(p, "g", "CV_COUTG")
+      } + co`;
+      const read = checks.length === 0 ? `return dy[${idx}];` : `let ok = ${checks.join(" && ")};
+  return select(0.0, dy[select(0u, ${idx}, ok)], ok);`;
+      const prelude = `${constants(p)}
+const PH_HR = ${ph.size}u;
+const PH_WR = ${pw.size}u;
+const PH_NW = ${pw.count}u;
+// dy of phase (${ph.r}, ${pw.r}): input (n, ${ph.r} + i*${p.strideH}, ${pw.r} + j*${p.strideW}),
+// taps kh = ${ph.first} + a*${ph.step}, kw = ${pw.first} + b*${pw.step}.
+fn cv_dyphase(row: u32, k: u32, g: u32) -> f32 {
+  let j = row % PH_WR;
+  let r1 = row / PH_WR;
+  let i = r1 % PH_HR;
+  let n = r1 / PH_HR;
+  let co = k % CV_COUTG;
+  let k1 = k / CV_COUTG;
+  let b = k1 % PH_NW;
+  let a = k1 / PH_NW;
+  let oh = i32(i) + ${ph.off}i - i32(a) * ${ph.outStep}i;
+  let ow = i32(j) + ${pw.off}i - i32(b) * ${pw.outStep}i;
+  ${read}
+}
+fn cv_wtap(k: u32) -> u32 {
+  let k1 = k / CV_COUTG;
+  let kh = ${ph.first}u + (k1 / PH_NW) * ${ph.step}u;
+  let kw = ${pw.first}u + (k1 % PH_NW) * ${pw.step}u;
+  return kh * CV_KW + kw;
+}`;
+      const tap = (k: string) => `cv_wtap(${k})`;
+      specs.push({
+        M: p.N * ph.size * pw.size,
+        N: CinG,
+        K: ph.count * pw.count * CoutG,
+        batch: p.groups,
+        inputs: ["dy", "w"],
+        prelude,
+        loadA: (row, k, z) => `cv_dyphase(${row}, ${k}, ${z})`,
+        loadB: (k, col, z) => `w[${dxWeightIndex(p, tap(k), k, col, z)}]`,
+        loadB4: dxWeight4(p, tap),
+        bContiguous: "k",
+        storeIndex: (row, col, z) => {
+          const n = `(${row} / ${ph.size * pw.size}u)`;
+          const ih = `(${ph.r}u + ((${row} / ${pw.size}u) % ${ph.size}u) * ${p.strideH}u)`;
+          const iw = `(${pw.r}u + (${row} % ${pw.size}u) * ${p.strideW}u)`;
+          return `(((${n} * CV_H + ${ih}) * CV_W + ${iw}) * CV_CIN${
+            groupOff(p, z, "CV_CING")
+          } + ${col})`;
+        },
+      });
+    }
+  }
+  return specs;
+}
+
+/**
+ * WGSL zeroing the elements of dx [N, H, W, Cin] whose input position no tap reaches (a
+ * stride larger than the dilated kernel along a dimension), or null when every position is
+ * reached by some tap.
+ */
+export function conv2dBackwardInputZeroWgsl(p: Conv2dParams): string | null {
+  validate(p);
+  // Classes without positions (size 0) need no zeroing.
+  const mask = (ds: PhaseDim[]) =>
+    ds.reduce((m, d) => d.count === 0 && d.size > 0 ? m | (1 << d.r) : m, 0);
+  const mh = mask(phaseDims(p.H, p.KH, p.strideH, p.padTop, p.dilationH)) >>> 0;
+  const mw = mask(phaseDims(p.W, p.KW, p.strideW, p.padLeft, p.dilationW)) >>> 0;
+  if (mh === 0 && mw === 0) return null;
+  const n = p.N * p.H * p.W * p.Cin;
+  const grid = gridFor(n, 256);
+  return `@group(0) @binding(0) var<storage, read_write> dx: array<f32>;
+${entry1d(256)} {
+  let e = ${grid.index};
+  if (e >= ${n}u) { return; }
+  let pix = e / ${p.Cin}u;
+  let iw = pix % ${p.W}u;
+  let ih = (pix / ${p.W}u) % ${p.H}u;
+  if (((${mh}u >> (ih % ${p.strideH}u)) & 1u) != 0u || ((${mw}u >> (iw % ${p.strideW}u)) & 1u) != 0u) {
+    dx[e] = 0.0;
+  }
+}
+`;
+}
+
+/** True when `conv2dBackwardInput` runs by phases (stride > 1; see the module comment). */
+export function usesPhases(p: Conv2dParams): boolean {
+  return (p.strideH > 1 || p.strideW > 1) && p.strideH <= MAX_PHASE_STRIDE &&
+    p.strideW <= MAX_PHASE_STRIDE;
+}
+
+/**
+ * dx [N, H, W, Cin] from dy [N, OH, OW, Cout] and w [KH, KW, Cin/g, Cout]: one launch at
+ * stride 1, at most strideH*strideW (+1 zero fill) by phases at stride > 1.
+ */
 export function conv2dBackwardInput(
   g: Gpu,
   dy: GPUBuffer,
@@ -256,10 +455,17 @@ export function conv2dBackwardInput(
   p: Conv2dParams,
   config?: GemmConfig,
 ): GPUBuffer {
-  return gemm(g, conv2dBackwardInputSpec(p), [dy, w], {
-    config,
-    outElements: p.N * p.H * p.W * p.Cin,
-  });
+  const elements = p.N * p.H * p.W * p.Cin;
+  if (!usesPhases(p)) {
+    return gemm(g, conv2dBackwardInputSpec(p), [dy, w], { config, outElements: elements });
+  }
+  const out = g.pool.acquire(4 * elements);
+  const zero = conv2dBackwardInputZeroWgsl(p);
+  if (zero) g.run(zero, [out], gridFor(elements, 256).workgroups);
+  for (const spec of conv2dBackwardInputPhaseSpecs(p)) {
+    gemm(g, spec, [dy, w], { config, out });
+  }
+  return out;
 }
 
 /** GEMM spec of dW (inputs x, dy); `accumulate` adds into an existing gradient. */

@@ -2,26 +2,34 @@ import fc from "fast-check";
 import * as tf from "@tensorflow/tfjs";
 import { initGpu } from "../runtime/gpu.ts";
 import { assertClose, finiteDiffVjp, randomArray, readF32, uploadF32 } from "./testing.ts";
-import type { Activation, GemmConfig } from "./gemm.ts";
+import { type Activation, type GemmConfig, gemmWgsl } from "./gemm.ts";
 import {
   conv2d,
   conv2dBackwardBias,
   conv2dBackwardCpu,
   conv2dBackwardInput,
+  conv2dBackwardInputPhaseSpecs,
+  conv2dBackwardInputSpec,
+  conv2dBackwardInputZeroWgsl,
   conv2dBackwardWeight,
   conv2dCpu,
   conv2dOutputSize,
   type Conv2dParams,
   conv2dParams,
+  conv2dSpec,
   isPointwise,
   sumRows,
+  usesPhases,
 } from "./conv2d.ts";
 
 const g = await initGpu();
 
+/** Shared-memory tiles with BK % 4 == 0, so the vec4 loaders are used where they apply. */
+const SHARED_VEC4: GemmConfig = { variant: "shared", BM: 8, BN: 8, BK: 4, TM: 4, TN: 4 };
 const CONFIGS: GemmConfig[] = [
   { variant: "register", BM: 8, BN: 4, BK: 3, TM: 2, TN: 2 },
   { variant: "shared", BM: 8, BN: 8, BK: 5, TM: 4, TN: 4 },
+  SHARED_VEC4,
 ];
 
 interface Ranges {
@@ -281,4 +289,207 @@ Deno.test("conv2d forward and backward agree with TensorFlow.js (explicit paddin
     ),
     { seed: 8, numRuns: 12 },
   );
+});
+
+/** Taps (kh or kw) of one dimension whose output position has the right residue for `i`. */
+const residueTaps = (i: number, K: number, stride: number, pad: number, dil: number) =>
+  Array.from({ length: K }, (_, k) => k).filter((k) => (i + pad - k * dil) % stride === 0)
+    .length;
+
+const PHASE_CASES: Conv2dParams[] = [
+  // 3x3 stride 2, odd sizes, asymmetric padding.
+  {
+    N: 2,
+    H: 9,
+    W: 7,
+    Cin: 3,
+    Cout: 5,
+    KH: 3,
+    KW: 3,
+    strideH: 2,
+    strideW: 2,
+    padTop: 1,
+    padLeft: 2,
+  },
+  // Symmetric ResNet-style 3x3 s2 p1: phases of 1, 2, 2 and 4 taps.
+  {
+    N: 1,
+    H: 7,
+    W: 8,
+    Cin: 4,
+    Cout: 4,
+    KH: 3,
+    KW: 3,
+    strideH: 2,
+    strideW: 2,
+    padTop: 1,
+    padLeft: 1,
+  },
+  // Strides 3 and 2, grouped, Cout/g % 4 == 0 (vec4 weights with the shared BK-4 tiles).
+  { N: 1, H: 11, W: 10, Cin: 4, Cout: 8, KH: 3, KW: 2, strideH: 3, strideW: 2, groups: 2 },
+  // Kernel smaller than the stride: positions no tap reaches (the zero fill).
+  { N: 2, H: 8, W: 9, Cin: 6, Cout: 6, KH: 1, KW: 1, strideH: 2, strideW: 3 },
+  // 5x5 stride 3 with asymmetric padding.
+  { N: 1, H: 7, W: 7, Cin: 2, Cout: 3, KH: 5, KW: 5, strideH: 3, strideW: 3, padTop: 2 },
+  // Fewer rows/columns than the stride: residue classes without any position.
+  { N: 1, H: 2, W: 1, Cin: 2, Cout: 4, KH: 3, KW: 1, strideH: 3, strideW: 3, padTop: 1 },
+  // Dilation with stride (gcd(2, 2) = 2: half the row classes have no tap).
+  {
+    N: 1,
+    H: 9,
+    W: 8,
+    Cin: 3,
+    Cout: 4,
+    KH: 3,
+    KW: 2,
+    strideH: 2,
+    strideW: 2,
+    dilationH: 2,
+    dilationW: 3,
+    padTop: 2,
+    padBottom: 1,
+    padRight: 2,
+  },
+  // Three groups, stride 2 along one dimension only.
+  { N: 1, H: 6, W: 5, Cin: 6, Cout: 12, KH: 3, KW: 3, strideH: 2, strideW: 1, groups: 3 },
+].map((q) => conv2dParams({ padBottom: 1, padRight: 1, ...q }));
+
+Deno.test("conv2d dx by phases (stride 2, 3): only matching taps, CPU reference and tfjs", async () => {
+  await tf.setBackend("cpu");
+  const before = g.pool.bytesInUse;
+  for (const [ci, p] of PHASE_CASES.entries()) {
+    const label = JSON.stringify(p);
+    if (!usesPhases(p)) throw new Error(`expected the phase path for ${label}`);
+    const { CoutG, ...s } = { ...sizes(p), CoutG: p.Cout / p.groups };
+    // The phase GEMMs do exactly the work of the taps with matching residues: no zero taps.
+    const specs = conv2dBackwardInputPhaseSpecs(p);
+    let want = 0, reached = true;
+    for (let ih = 0; ih < p.H; ih++) {
+      for (let iw = 0; iw < p.W; iw++) {
+        const t = residueTaps(ih, p.KH, p.strideH, p.padTop, p.dilationH) *
+          residueTaps(iw, p.KW, p.strideW, p.padLeft, p.dilationW);
+        want += t * p.N * CoutG;
+        if (t === 0) reached = false;
+      }
+    }
+    const work = specs.reduce((a, sp) => a + sp.M * sp.K, 0);
+    if (work !== want) throw new Error(`phase work ${work} != ${want} for ${label}`);
+    if (work >= p.N * p.H * p.W * p.KH * p.KW * CoutG) {
+      throw new Error(`phases do no less work than the zero-tap GEMM for ${label}`);
+    }
+    if (specs.length > p.strideH * p.strideW) throw new Error(`too many launches: ${label}`);
+    if ((conv2dBackwardInputZeroWgsl(p) === null) !== reached) {
+      throw new Error(`zero fill ${reached ? "emitted" : "missing"} for ${label}`);
+    }
+    const x = randomArray(s.x, 300 + ci), w = randomArray(s.w, 400 + ci);
+    const dy = randomArray(s.y, 500 + ci);
+    const ref = conv2dBackwardCpu(x, w, dy, p).dx;
+    let tfDx: Float32Array | undefined;
+    if (p.groups === 1 && p.dilationH === 1 && p.dilationW === 1) {
+      const tx = tf.tensor4d(Float32Array.from(x), [p.N, p.H, p.W, p.Cin]);
+      const tw = tf.tensor4d(Float32Array.from(w), [p.KH, p.KW, p.Cin, p.Cout]);
+      const tdy = tf.tensor4d(Float32Array.from(dy), [p.N, s.OH, s.OW, p.Cout]);
+      const pad: [[number, number], [number, number], [number, number], [number, number]] = [
+        [0, 0],
+        [p.padTop, p.padBottom],
+        [p.padLeft, p.padRight],
+        [0, 0],
+      ];
+      const [tdx] = tf.grads((a: tf.Tensor) =>
+        tf.conv2d(a as tf.Tensor4D, tw, [p.strideH, p.strideW], pad, "NHWC")
+      )([tx], tdy);
+      tfDx = tdx.dataSync() as Float32Array;
+      tf.dispose([tx, tw, tdy, tdx]);
+    }
+    const tol = tolFor(p.KH * p.KW * p.Cout, ref);
+    const [gw, gdy] = [w, dy].map((a) => uploadF32(g, a));
+    for (const config of [...CONFIGS, undefined]) {
+      // A pooled buffer full of junk is handed back first, so unwritten elements would show.
+      g.pool.release(uploadF32(g, new Float64Array(s.x).fill(12345)));
+      const gdx = conv2dBackwardInput(g, gdy, gw, p, config);
+      const dx = await readF32(g, gdx, s.x);
+      const l = `dx ${label} ${JSON.stringify(config)}`;
+      assertClose(dx, ref, tol, l);
+      if (tfDx) assertClose(dx, tfDx, tol, `${l} vs tfjs`);
+      g.pool.release(gdx);
+    }
+    for (const b of [gw, gdy]) g.pool.release(b);
+  }
+  if (g.pool.bytesInUse !== before) throw new Error("phase test leaked pooled buffers");
+});
+
+Deno.test("conv2d dx: stride 1 keeps the single GEMM over all taps", () => {
+  const p = conv2dParams({ N: 1, H: 5, W: 5, Cin: 3, Cout: 4, KH: 3, KW: 3, padTop: 1 });
+  if (usesPhases(p)) throw new Error("stride 1 must not use phases");
+  const spec = conv2dBackwardInputSpec(p);
+  if (spec.K !== 9 * 4 || spec.M !== 25) throw new Error(`unexpected spec ${spec.M}x${spec.K}`);
+});
+
+/** Whether the generated WGSL declares input buffer `name` as an array of vec4. */
+const isVec4 = (code: string, name: string) =>
+  code.includes(`var<storage, read> ${name}: array<vec4<f32>>;`);
+const isScalar = (code: string, name: string) =>
+  code.includes(`var<storage, read> ${name}: array<f32>;`);
+
+Deno.test("conv2d vec4 loaders: declared where valid (shared variant only), and correct", async () => {
+  const REGISTER = CONFIGS[0];
+  const cases: { p: Conv2dParams; x: boolean; w: boolean }[] = [
+    // Pointwise, Cin and Cout % 4 == 0: both operands as vec4.
+    { p: conv2dParams({ N: 2, H: 3, W: 5, Cin: 8, Cout: 12, KH: 1, KW: 1 }), x: true, w: true },
+    // Pointwise grouped: Cin/g = 4 (vec4 x), Cout/g = 6 (scalar w).
+    {
+      p: conv2dParams({ N: 1, H: 3, W: 3, Cin: 8, Cout: 12, KH: 1, KW: 1, groups: 2 }),
+      x: true,
+      w: false,
+    },
+    // Pointwise, Cin % 4 != 0.
+    { p: conv2dParams({ N: 1, H: 4, W: 3, Cin: 6, Cout: 8, KH: 1, KW: 1 }), x: false, w: true },
+    // 3x3 padded (im2col loader stays scalar), Cout % 4 == 0.
+    {
+      p: conv2dParams({ N: 1, H: 6, W: 5, Cin: 8, Cout: 8, KH: 3, KW: 3, padTop: 1, padLeft: 1 }),
+      x: false,
+      w: true,
+    },
+    // 1x1 stride 2 is not pointwise; grouped with Cout/g = 4.
+    {
+      p: conv2dParams({
+        N: 1,
+        H: 7,
+        W: 6,
+        Cin: 8,
+        Cout: 8,
+        KH: 1,
+        KW: 1,
+        strideH: 2,
+        strideW: 2,
+        groups: 2,
+      }),
+      x: false,
+      w: true,
+    },
+    // Cout % 4 != 0: nothing as vec4.
+    {
+      p: conv2dParams({ N: 1, H: 5, W: 5, Cin: 4, Cout: 6, KH: 3, KW: 3, strideH: 2, strideW: 2 }),
+      x: false,
+      w: false,
+    },
+  ];
+  for (const [i, { p, x, w }] of cases.entries()) {
+    const label = JSON.stringify(p);
+    const fwd = gemmWgsl(conv2dSpec(p), SHARED_VEC4);
+    if (isVec4(fwd, "x") !== x || isScalar(fwd, "x") === x) throw new Error(`fwd x: ${label}`);
+    if (isVec4(fwd, "w") !== w || isScalar(fwd, "w") === w) throw new Error(`fwd w: ${label}`);
+    const reg = gemmWgsl(conv2dSpec(p), REGISTER);
+    if (!isScalar(reg, "x") || !isScalar(reg, "w")) throw new Error(`register vec4: ${label}`);
+    // dx reads the weights along Cout: vec4 exactly when Cout/g % 4 == 0; dy as vec4 only on
+    // the pointwise path.
+    const wDx = (p.Cout / p.groups) % 4 === 0;
+    const dxSpecs = usesPhases(p) ? conv2dBackwardInputPhaseSpecs(p) : [conv2dBackwardInputSpec(p)];
+    for (const spec of dxSpecs) {
+      const code = gemmWgsl(spec, SHARED_VEC4);
+      if (isVec4(code, "w") !== wDx) throw new Error(`dx w: ${label}`);
+      if (isVec4(code, "dy") !== (isPointwise(p) && wDx)) throw new Error(`dx dy: ${label}`);
+    }
+    for (const config of [SHARED_VEC4, REGISTER]) await checkGpu(p, config, 70 + i, i);
+  }
 });
