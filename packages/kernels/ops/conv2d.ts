@@ -5,7 +5,7 @@
  * weights are HWIO [KH, KW, Cin/groups, Cout], so B[k, col] is a plain row-major read.
  * A 1x1 stride-1 unpadded conv is a plain GEMM on [N*H*W, Cin].
  *
- * Backward, one launch each:
+ * Backward:
  * - input, stride 1: dx [N*H*W, Cin/g] = dy-patches [N*H*W, KH*KW*Cout/g] · W^T, where the A
  *   loader maps each input pixel and tap back to the output pixel that used it. One launch.
  * - input, stride > 1, by phases ("transposed conv by sub-pixels"): the input pixels with
