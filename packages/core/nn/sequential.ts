@@ -54,7 +54,8 @@ export class Sequential extends Module {
     for (let i = 0; i < this.layers.length; i++) {
       const m = this.layers[i], next = this.layers[i + 1];
       if (
-        m instanceof Conv2d && next instanceof BatchNorm2d && !next.training && !isGradEnabled()
+        m instanceof Conv2d && next instanceof BatchNorm2d && !next.training && !isGradEnabled() &&
+        (Sequential.foldBatchNorm === "auto" ? !gpu().info.isFallback : Sequential.foldBatchNorm)
       ) {
         const activation = fusable(this.layers[i + 2]);
         const folded = next.foldInto(m.weight, m.bias);

@@ -114,3 +114,27 @@ Deno.test("inference folds Conv2d -> BatchNorm2d (-> activation) into one conv, 
   Sequential.foldBatchNorm = "auto";
   x.dispose();
 });
+
+Deno.test("BatchNorm folding follows its switch: off means BatchNorm's own kernel runs", async () => {
+  const g = await initGpu();
+  const conv = new Conv2d(2, 2, 1, { bias: false });
+  const bn = new BatchNorm2d(2);
+  const seq = new Sequential([conv, bn]).eval();
+  const x = tensor([1, 2, 3, 4], [1, 1, 2, 2]);
+  const dispatches = (fold: boolean) => {
+    Sequential.foldBatchNorm = fold;
+    const before = g.batcher.dispatches;
+    noGrad(() => seq.forward(x)).dispose();
+    return g.batcher.dispatches - before;
+  };
+  try {
+    // Folded: the fold's small weight ops + one conv; unfolded: conv + the BatchNorm kernel.
+    const folded = dispatches(true), unfolded = dispatches(false);
+    assert.equal(unfolded, 2);
+    assert.ok(folded > unfolded, `folded ${folded} dispatches, unfolded ${unfolded}`);
+  } finally {
+    Sequential.foldBatchNorm = "auto";
+    seq.dispose();
+    x.dispose();
+  }
+});
