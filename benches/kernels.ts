@@ -226,7 +226,10 @@ function convCases(l: Layer, p: conv.Conv2dParams, models: string[]): Case[] {
         ? () => T.conv2dBackpropInput(tdy!, tw!, [p.N, p.H, p.W, p.Cin], strides, pad)
         : undefined,
       gemm: {
-        spec: conv.conv2dBackwardInputSpec(p),
+        // At stride > 1 dx runs by phases; the first (largest) phase stands for its shape.
+        spec: conv.usesPhases(p)
+          ? conv.conv2dBackwardInputPhaseSpecs(p)[0]
+          : conv.conv2dBackwardInputSpec(p),
         run: (config) => [conv.conv2dBackwardInput(g, dy, w, p, config)],
       },
     },

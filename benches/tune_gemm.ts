@@ -95,8 +95,11 @@ for (const m of MODEL_NAMES) {
     problems.push(
       { label: `fwd ${l.key}`, spec: conv.conv2dSpec(p), inputs: [xN, wN], outElements: yN },
       {
-        label: `dx  ${l.key}`,
-        spec: conv.conv2dBackwardInputSpec(p),
+        // At stride > 1 dx runs by phases: time the first (largest) phase's GEMM.
+        label: `dx  ${l.key}${conv.usesPhases(p) ? " (phase 0)" : ""}`,
+        spec: conv.usesPhases(p)
+          ? conv.conv2dBackwardInputPhaseSpecs(p)[0]
+          : conv.conv2dBackwardInputSpec(p),
         inputs: [yN, wN],
         outElements: xN,
       },
