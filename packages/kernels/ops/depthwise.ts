@@ -23,8 +23,14 @@
  */
 import type { Gpu } from "../runtime/gpu.ts";
 import { entry1d, gridFor } from "../runtime/grid.ts";
-import { type Activation, activationCpu, activationWgsl } from "./gemm.ts";
-import { sumRows } from "./conv2d.ts";
+import { type Activation, activationWgsl } from "./gemm.ts";
+import {
+  conv2dBackwardCpu,
+  conv2dCpu,
+  type Conv2dParams,
+  conv2dParams,
+  sumRows,
+} from "./conv2d.ts";
 
 export interface DepthwiseParams {
   N: number;
@@ -425,47 +431,20 @@ export function depthwiseBackwardBias(g: Gpu, dy: GPUBuffer, p: DepthwiseParams)
   return sumRows(g, dy, p.N * OH * OW, p.C);
 }
 
-function forEachTap(p: DepthwiseParams, fn: (xi: number, wi: number, yi: number) => void) {
-  const { OH, OW } = validate(p);
-  for (let n = 0; n < p.N; n++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        for (let kh = 0; kh < p.KH; kh++) {
-          const ih = oh * p.strideH + kh - p.padTop;
-          if (ih < 0 || ih >= p.H) continue;
-          for (let kw = 0; kw < p.KW; kw++) {
-            const iw = ow * p.strideW + kw - p.padLeft;
-            if (iw < 0 || iw >= p.W) continue;
-            for (let c = 0; c < p.C; c++) {
-              fn(
-                ((n * p.H + ih) * p.W + iw) * p.C + c,
-                (kh * p.KW + kw) * p.C + c,
-                ((n * OH + oh) * OW + ow) * p.C + c,
-              );
-            }
-          }
-        }
-      }
-    }
-  }
+/** The same convolution as a grouped conv2d: a [KH, KW, C] weight is HWIO [KH, KW, 1, C]. */
+function asConv(p: DepthwiseParams): Conv2dParams {
+  return conv2dParams({ ...p, Cin: p.C, Cout: p.C, groups: p.C });
 }
 
-/** f64 reference of `depthwise` with its epilogue. */
+/** f64 reference of `depthwise` with its epilogue (the grouped-conv reference). */
 export function depthwiseCpu(
   x: Float64Array,
   w: Float64Array,
   p: DepthwiseParams,
   opts: { bias?: Float64Array; activation?: Activation } = {},
 ): Float64Array {
-  const { OH, OW } = validate(p);
-  const y = new Float64Array(p.N * OH * OW * p.C);
-  forEachTap(p, (xi, wi, yi) => {
-    y[yi] += x[xi] * w[wi];
-  });
-  for (let i = 0; i < y.length; i++) {
-    y[i] = activationCpu(opts.activation ?? "none", y[i] + (opts.bias ? opts.bias[i % p.C] : 0));
-  }
-  return y;
+  validate(p);
+  return conv2dCpu(x, w, asConv(p), opts);
 }
 
 /** f64 reference of the depthwise backward (no activation): dx, dw and dbias. */
@@ -475,12 +454,6 @@ export function depthwiseBackwardCpu(
   dy: Float64Array,
   p: DepthwiseParams,
 ): { dx: Float64Array; dw: Float64Array; dbias: Float64Array } {
-  const dx = new Float64Array(x.length), dw = new Float64Array(w.length);
-  const dbias = new Float64Array(p.C);
-  forEachTap(p, (xi, wi, yi) => {
-    dx[xi] += dy[yi] * w[wi];
-    dw[wi] += dy[yi] * x[xi];
-  });
-  for (let i = 0; i < dy.length; i++) dbias[i % p.C] += dy[i];
-  return { dx, dw, dbias };
+  validate(p);
+  return conv2dBackwardCpu(x, w, dy, asConv(p));
 }
