@@ -43,10 +43,3 @@ export function tidy<T extends Result>(fn: () => T): T {
   }
   return result;
 }
-
-/** Moves a tensor out of the current scope into the enclosing one. */
-export function escape(t: Tensor): Tensor {
-  const top = stack.at(-1);
-  if (top?.delete(t)) stack.at(-2)?.add(t);
-  return t;
-}

@@ -508,6 +508,8 @@ export async function trainModel(
   } finally {
     trainer.dispose();
     model.dispose();
+    // The next model has other shapes: free this one's pooled buffers.
+    gpu().trim();
     gpu().check();
   }
 }

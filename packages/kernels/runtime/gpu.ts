@@ -99,6 +99,15 @@ export class Gpu {
     return out;
   }
 
+  /**
+   * Gives the pool's free buffers back to the driver (between models, say), after submitting
+   * the work recorded so far so nothing pending refers to them.
+   */
+  trim(): void {
+    this.batcher.flush();
+    this.pool.trim();
+  }
+
   /** Waits until the GPU has finished everything submitted. */
   async sync(): Promise<void> {
     this.batcher.flush();

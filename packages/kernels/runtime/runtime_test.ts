@@ -98,3 +98,17 @@ Deno.test("no adapter: one clear sentence saying what to install", async () => {
   }
   assert.ok(await navigator.gpu.requestAdapter(), "the real adapter is back");
 });
+
+Deno.test("trim gives free buffers back and the pool keeps working", async () => {
+  const g = await initGpu();
+  const a = g.pool.acquire(4096);
+  g.pool.release(a);
+  assert.ok(g.pool.bytesPooled >= 4096);
+  const inUse = g.pool.bytesInUse;
+  g.trim();
+  assert.equal(g.pool.bytesPooled, 0);
+  assert.equal(g.pool.bytesInUse, inUse, "buffers in use are untouched");
+  const b = g.upload(new Float32Array([1, 2, 3]));
+  assert.deepEqual([...new Float32Array(await g.read(b, 12))], [1, 2, 3]);
+  g.pool.release(b);
+});
