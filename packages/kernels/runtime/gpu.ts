@@ -142,6 +142,7 @@ export function gpu(): Gpu {
 
 /** A new runtime on a freshly requested adapter and device (initGpu() shares one). */
 export async function requestGpu(): Promise<Gpu> {
+  await quietDriverWarnings();
   if (!("gpu" in navigator) || !navigator.gpu) {
     throw new GpuError(
       "WebGPU is not available in this runtime: run with Deno 2 (npx -y deno@2.9.6 ...)",
@@ -202,6 +203,21 @@ export async function requestGpu(): Promise<Gpu> {
     maxBufferSize: device.limits.maxStorageBufferBindingSize,
     maxWorkgroupStorageSize: device.limits.maxComputeWorkgroupStorageSize,
   });
+}
+
+/**
+ * Mesa's Vulkan and GL drivers print "error: XDG_RUNTIME_DIR is invalid or not set" when the
+ * variable is missing (containers, CI). Point it at a private folder before the driver loads.
+ */
+async function quietDriverWarnings(): Promise<void> {
+  try {
+    if (Deno.build.os !== "linux" || Deno.env.get("XDG_RUNTIME_DIR")) return;
+    const dir = `/tmp/xdg-runtime-${Deno.uid() ?? "user"}`;
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
+  } catch {
+    // Without env/write permission the warning stays; nothing else depends on it.
+  }
 }
 
 /** Subgroups are usable where the adapter reports a fixed, known subgroup size range. */
