@@ -6,7 +6,7 @@
  * `num_batches_tracked` is an i32 scalar here and int64 in PyTorch.
  */
 import { gpu } from "../kernels/runtime/gpu.ts";
-import { HWIO_TO_OIHW, OIHW_TO_HWIO, permute4 } from "../kernels/ops/structure.ts";
+import { hwioToOihw, oihwToHwio } from "../kernels/ops/structure.ts";
 import { fromBuffer, type Tensor, tensor } from "../core/tensor.ts";
 import type { Module } from "../core/nn/module.ts";
 import { Conv2d } from "../core/nn/conv2d.ts";
@@ -106,12 +106,7 @@ function toModelTensor(s: StateTensor, e: TorchEntry, key: string): Tensor {
   if (e.layout === "plain") return tensor(s.data, e.tensor.shape);
   const raw = tensor(s.data, e.shape);
   const [O, I, KH, KW] = e.shape;
-  const out = fromBuffer(permute4(gpu(), raw.buffer, [O, I, KH, KW], OIHW_TO_HWIO), [
-    KH,
-    KW,
-    I,
-    O,
-  ]);
+  const out = fromBuffer(oihwToHwio(gpu(), raw.buffer, { O, I, KH, KW }), [KH, KW, I, O]);
   raw.dispose();
   return out;
 }
@@ -175,7 +170,7 @@ export async function exportStateDict(model: Module): Promise<StateDict> {
     let t = e.tensor;
     if (e.layout === "hwio") {
       const [KH, KW, I, O] = t.shape;
-      t = fromBuffer(permute4(gpu(), t.buffer, [KH, KW, I, O], HWIO_TO_OIHW), e.shape);
+      t = fromBuffer(hwioToOihw(gpu(), t.buffer, { KH, KW, I, O }), e.shape);
     }
     const data = await t.read();
     if (t !== e.tensor) t.dispose();

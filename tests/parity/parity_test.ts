@@ -17,6 +17,7 @@ import { crossEntropy } from "../../packages/core/ops/softmax.ts";
 import { fromNchw } from "../../packages/core/ops/structure.ts";
 import { type ModelName, MODELS } from "../../packages/models/registry.ts";
 import { loadStateDict, torchEntries } from "../../packages/models/load_weights.ts";
+import { HWIO_TO_OIHW, permute4Cpu } from "../../packages/kernels/ops/structure.ts";
 
 async function npy(dir: string, name: string) {
   return readNpy(await Deno.readFile(join(dir, name)), name);
@@ -33,18 +34,8 @@ function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** HWIO [KH, KW, I, O] gradient as OIHW (PyTorch's layout), on the CPU. */
-function hwioToOihw(g: Float32Array, [O, I, KH, KW]: number[]): Float32Array {
-  const out = new Float32Array(g.length);
-  for (let o = 0; o < O; o++) {
-    for (let i = 0; i < I; i++) {
-      for (let h = 0; h < KH; h++) {
-        for (let w = 0; w < KW; w++) {
-          out[((o * I + i) * KH + h) * KW + w] = g[((h * KW + w) * I + i) * O + o];
-        }
-      }
-    }
-  }
-  return out;
+function hwioToOihw(g: Float32Array, [O, I, KH, KW]: number[]): Float64Array {
+  return permute4Cpu(Float64Array.from(g), [KH, KW, I, O], HWIO_TO_OIHW);
 }
 
 /**

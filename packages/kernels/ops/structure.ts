@@ -239,7 +239,10 @@ export function nhwcToNchw(
   return permute4(g, x, [p.N, p.H, p.W, p.C], NHWC_TO_NCHW);
 }
 
-/** Conv weight OIHW [Cout, Cin/groups, KH, KW] -> HWIO [KH, KW, Cin/groups, Cout]. */
+/**
+ * Conv weight OIHW [Cout, Cin/groups, KH, KW] -> HWIO [KH, KW, Cin/groups, Cout]; with I = 1
+ * also depthwise [C, 1, KH, KW] -> [KH, KW, 1, C].
+ */
 export function oihwToHwio(
   g: Gpu,
   w: GPUBuffer,
@@ -255,15 +258,6 @@ export function hwioToOihw(
   p: { KH: number; KW: number; I: number; O: number },
 ): GPUBuffer {
   return permute4(g, w, [p.KH, p.KW, p.I, p.O], HWIO_TO_OIHW);
-}
-
-/** Depthwise weight [C, 1, KH, KW] -> [KH, KW, C]. */
-export function depthwiseToHwc(
-  g: Gpu,
-  w: GPUBuffer,
-  p: { C: number; KH: number; KW: number },
-): GPUBuffer {
-  return permute4(g, w, [p.C, 1, p.KH, p.KW], OIHW_TO_HWIO);
 }
 
 // ---------------------------------------------------------------------------------------------

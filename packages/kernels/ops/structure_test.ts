@@ -8,7 +8,6 @@ import {
   channelScaleCpu,
   concat,
   concatCpu,
-  depthwiseToHwc,
   type Dims4,
   hwioToOihw,
   inversePerm,
@@ -221,11 +220,11 @@ Deno.test("weight layout converters put w[o,i,kh,kw] at [kh,kw,i,o] (hand-indexe
   }
   const back = hwioToOihw(g, hwio, { KH, KW, I, O });
   assertClose(await readF32(g, back, w.length), w, 0, "round trip"); // integers: exact in f32
-  // depthwise [C, 1, KH, KW] -> [KH, KW, C]
+  // depthwise [C, 1, KH, KW] -> [KH, KW, 1, C]: the same permutation with I = 1
   const C = 5;
   const dw = new Float64Array(C * KH * KW).map((_, j) => j);
   const bdw = uploadF32(g, dw);
-  const bhwc = depthwiseToHwc(g, bdw, { C, KH, KW });
+  const bhwc = oihwToHwio(g, bdw, { O: C, I: 1, KH, KW });
   const hwc = await readF32(g, bhwc, dw.length);
   for (let c = 0; c < C; c++) {
     for (let h = 0; h < KH; h++) {
