@@ -12,7 +12,7 @@ import sharp from "sharp";
 import { initGpu } from "../../kernels/runtime/gpu.ts";
 import { augmentBatch, evalParams } from "../../kernels/ops/augment.ts";
 import { UserError } from "../../core/errors.ts";
-import { loadWeightsFile } from "../../core/io/load.ts";
+import { detectWeightsFormat, parseWeights } from "../../core/io/load.ts";
 import { readSafetensors } from "../../core/io/safetensors.ts";
 import { readNpy, writeNpy } from "../../core/io/npy.ts";
 import { normalizeKeys, type StateDict, toStateTensor } from "../../core/io/state_dict.ts";
@@ -24,15 +24,17 @@ import { softmax } from "../../core/metrics/softmax.ts";
 import { CLASS_NAMES, CLASSES } from "../../core/data/classes.ts";
 import { isModelName, MODEL_NAMES, type ModelName, MODELS } from "../../models/registry.ts";
 import { loadStateDict } from "../../models/load_weights.ts";
-import { checkpointInput, type CheckpointMeta, type ModelInput } from "../train/checkpoint.ts";
+import {
+  asCheckpoint,
+  checkpointInput,
+  IMAGENET_INPUT,
+  type ModelInput,
+} from "../train/checkpoint.ts";
 import { buildModel } from "../train/models.ts";
 
 const USAGE = "usage: predict --weights FILE [--model " + MODEL_NAMES.join("|") +
   "] (--image file.jpg [...] | --input x.npy) [--logits out.npy] [--top K] [--image-size S] " +
   "[--preprocess imagenet|tf (default: the checkpoint's, else imagenet)]";
-
-/** Checkpoint tensors that are training state, not model weights. */
-const TRAIN_PREFIX = "_train.";
 
 interface Weights {
   stateDict: StateDict;
@@ -47,29 +49,21 @@ async function readWeights(path: string): Promise<Weights> {
   const bytes = await Deno.readFile(path).catch((e) => {
     throw new UserError(`${path}: ${(e as Error).message}; pass an existing file with --weights`);
   });
-  const text = new TextDecoder().decode(bytes.subarray(8, 16));
-  if (!text.startsWith("{")) {
-    return {
-      stateDict: await loadWeightsFile(path),
-      input: { normalize: "imagenet", tfPadding: false },
-    };
+  if (detectWeightsFormat(bytes) !== "safetensors") {
+    return { stateDict: parseWeights(bytes, path), input: IMAGENET_INPUT };
   }
-  // safetensors: maybe one of our checkpoints, which records its model and classes.
+  // safetensors: maybe one of our checkpoints, which records its model, classes and input.
   const { tensors, metadata } = readSafetensors(bytes, path);
-  const sd: StateDict = new Map();
-  for (const [k, t] of tensors) if (!k.startsWith(TRAIN_PREFIX)) sd.set(k, toStateTensor(t));
-  let meta: { model?: string; classNames?: string[]; imageSize?: number } = {};
-  if (metadata.dermagpu) {
-    try {
-      meta = JSON.parse(metadata.dermagpu);
-    } catch {
-      throw new UserError(`${path}: its dermagpu metadata is not JSON (corrupt checkpoint)`);
-    }
-  }
+  const sd: StateDict = new Map([...tensors].map(([k, t]) => [k, toStateTensor(t)]));
+  const ckpt = asCheckpoint(sd, metadata, path);
+  if (!ckpt) return { stateDict: normalizeKeys(sd), input: IMAGENET_INPUT };
+  const { model, classNames, imageSize } = ckpt.meta;
   return {
-    stateDict: normalizeKeys(sd),
-    ...meta,
-    input: checkpointInput(meta as CheckpointMeta, path),
+    stateDict: ckpt.weights,
+    model,
+    classNames,
+    imageSize,
+    input: checkpointInput(ckpt.meta, path),
   };
 }
 

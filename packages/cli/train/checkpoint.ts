@@ -191,20 +191,27 @@ export interface LoadedCheckpoint {
   training: StateDict;
 }
 
-/** Reads a checkpoint written by saveCheckpoint; a UserError if it is not one. */
-export async function readCheckpoint(path: string): Promise<LoadedCheckpoint> {
-  const { stateDict, metadata } = await loadSafetensorsFile(path);
+/**
+ * The checkpoint held by a parsed safetensors file, or null when the file has no dermagpu
+ * metadata at all (plain weights); metadata that is there but unreadable is a UserError.
+ */
+export function asCheckpoint(
+  stateDict: StateDict,
+  metadata: Record<string, string>,
+  path: string,
+): LoadedCheckpoint | null {
   const raw = metadata[META_KEY];
+  if (raw === undefined) return null;
   let meta: CheckpointMeta | null = null;
   try {
-    meta = raw ? JSON.parse(raw) as CheckpointMeta : null;
+    meta = JSON.parse(raw) as CheckpointMeta;
   } catch {
     meta = null;
   }
   if (!meta || meta.format !== "dermagpu-checkpoint") {
     throw new UserError(
-      `${path}: not a dermagpu checkpoint (no dermagpu metadata); pass a best.safetensors or ` +
-        `last.safetensors written by train`,
+      `${path}: not a dermagpu checkpoint (its dermagpu metadata is unreadable); pass a ` +
+        `best.safetensors or last.safetensors written by train`,
     );
   }
   const weights: StateDict = new Map(), training: StateDict = new Map();
@@ -213,6 +220,19 @@ export async function readCheckpoint(path: string): Promise<LoadedCheckpoint> {
     else weights.set(k, t);
   }
   return { meta, weights, training };
+}
+
+/** Reads a checkpoint written by saveCheckpoint; a UserError if it is not one. */
+export async function readCheckpoint(path: string): Promise<LoadedCheckpoint> {
+  const { stateDict, metadata } = await loadSafetensorsFile(path);
+  const ckpt = asCheckpoint(stateDict, metadata, path);
+  if (!ckpt) {
+    throw new UserError(
+      `${path}: not a dermagpu checkpoint (no dermagpu metadata); pass a best.safetensors or ` +
+        `last.safetensors written by train`,
+    );
+  }
+  return ckpt;
 }
 
 /** Loads the checkpoint's weights into `model` (strict: every key and shape must match). */
