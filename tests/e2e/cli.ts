@@ -39,11 +39,4 @@ export function errors(stderr: string): string[] {
   return stderr.split("\n").filter((l) => l.trim() && !/XDG_RUNTIME_DIR/.test(l));
 }
 
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { exists } from "../../packages/core/io/exists.ts";

@@ -7,27 +7,19 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parityFixtures } from "../parity/fixtures.ts";
+import { cli } from "./cli.ts";
 import { readNpy } from "../../packages/core/io/npy.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const IMAGE = fileURLToPath(
   new URL("../../../shared/data/ham10000/images_600x450/ISIC_0024306.jpg", import.meta.url),
 );
 
-async function cli(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", join(ROOT, "packages/cli/main.ts"), "predict", ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
+const predict = (...args: string[]) => cli(["predict", ...args]);
 
 Deno.test("predict: torchvision .pth + NCHW .npy reproduces torchvision's logits", async () => {
   const dir = join(await parityFixtures(), "mobilenet_v2");
   const out = join(await Deno.makeTempDir(), "logits.npy");
-  const r = await cli(
+  const r = await predict(
     "--model",
     "mobilenet_v2",
     "--weights",
@@ -54,7 +46,7 @@ Deno.test("predict: torchvision .pth + NCHW .npy reproduces torchvision's logits
 
 Deno.test("predict: an image goes through the eval transform; bad input is one clear line", async () => {
   const dir = join(await parityFixtures(), "resnet18");
-  const ok = await cli(
+  const ok = await predict(
     "--model",
     "resnet18",
     "--weights",
@@ -65,11 +57,11 @@ Deno.test("predict: an image goes through the eval transform; bad input is one c
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /ISIC_0024306\.jpg: class \d+ [\d.]+%/);
 
-  const noWeights = await cli("--image", IMAGE);
+  const noWeights = await predict("--image", IMAGE);
   assert.equal(noWeights.code, 1);
   assert.match(noWeights.stderr, /^error: --weights FILE is required/);
 
-  const wrongModel = await cli(
+  const wrongModel = await predict(
     "--model",
     "densenet121",
     "--weights",
@@ -80,7 +72,7 @@ Deno.test("predict: an image goes through the eval transform; bad input is one c
   assert.equal(wrongModel.code, 1);
   assert.match(wrongModel.stderr, /no 'classifier.weight': are these densenet121 weights\?/);
 
-  const badNpy = await cli(
+  const badNpy = await predict(
     "--model",
     "resnet18",
     "--weights",
