@@ -60,6 +60,24 @@ const maxAbs = (x: ArrayLike<number>) => {
 /** Max abs error allowed for f32 sums of `terms` products of values in [-1, 1]. */
 const tolFor = (terms: number, ref: ArrayLike<number>) => 2e-7 * (terms + 8) * (1 + maxAbs(ref));
 
+/** GPU forward and backward of one matmul against the f64 references. */
+async function checkForwardBackward(p: MatmulParams, config: GemmConfig, seed: number) {
+  const s = sizes(p);
+  const a = randomArray(s.a, seed), b = randomArray(s.b, seed + 1);
+  const dc = randomArray(s.c, seed + 2);
+  const ga = uploadF32(g, a), gb = uploadF32(g, b), gdc = uploadF32(g, dc);
+  const gc = matmul(g, ga, gb, p, config);
+  const { da, db } = matmulBackward(g, ga, gb, gdc, p, config);
+  const c = matmulCpu(a, b, p);
+  const ref = matmulBackwardCpu(a, b, dc, p);
+  const label = `${JSON.stringify(p)} ${JSON.stringify(config)} seed ${seed}`;
+  assertClose(await readF32(g, gc, s.c), c, tolFor(p.K, c), `C ${label}`);
+  const batch = p.batch ?? 1;
+  assertClose(await readF32(g, da, s.a), ref.da, tolFor(p.N * batch, ref.da), `dA ${label}`);
+  assertClose(await readF32(g, db, s.b), ref.db, tolFor(p.M * batch, ref.db), `dB ${label}`);
+  for (const buf of [ga, gb, gdc, gc, da, db]) g.pool.release(buf);
+}
+
 Deno.test("matmul CPU backward matches central finite differences", () => {
   fc.assert(
     fc.property(paramsArb, fc.integer(), (p, seed) => {
@@ -82,23 +100,7 @@ Deno.test("matmul GPU forward and backward match the CPU reference (both variant
       paramsArb,
       fc.integer({ min: 0, max: CONFIGS.length - 1 }),
       fc.integer(),
-      async (p, ci, seed) => {
-        const config = CONFIGS[ci];
-        const s = sizes(p);
-        const a = randomArray(s.a, seed), b = randomArray(s.b, seed + 1);
-        const dc = randomArray(s.c, seed + 2);
-        const ga = uploadF32(g, a), gb = uploadF32(g, b), gdc = uploadF32(g, dc);
-        const gc = matmul(g, ga, gb, p, config);
-        const { da, db } = matmulBackward(g, ga, gb, gdc, p, config);
-        const c = matmulCpu(a, b, p);
-        const ref = matmulBackwardCpu(a, b, dc, p);
-        const label = `${JSON.stringify(p)} ${JSON.stringify(config)} seed ${seed}`;
-        assertClose(await readF32(g, gc, s.c), c, tolFor(p.K, c), `C ${label}`);
-        const batch = p.batch ?? 1;
-        assertClose(await readF32(g, da, s.a), ref.da, tolFor(p.N * batch, ref.da), `dA ${label}`);
-        assertClose(await readF32(g, db, s.b), ref.db, tolFor(p.M * batch, ref.db), `dB ${label}`);
-        for (const buf of [ga, gb, gdc, gc, da, db]) g.pool.release(buf);
-      },
+      (p, ci, seed) => checkForwardBackward(p, CONFIGS[ci], seed),
     ),
     { seed: 7, numRuns: 30 },
   );
@@ -274,23 +276,7 @@ Deno.test("matmul vec4 loads match the CPU reference, forward and backward", asy
       }),
       fc.integer({ min: 0, max: VEC_CONFIGS.length - 1 }),
       fc.integer(),
-      async (p, ci, seed) => {
-        const config = VEC_CONFIGS[ci];
-        const s = sizes(p);
-        const a = randomArray(s.a, seed), b = randomArray(s.b, seed + 1);
-        const dc = randomArray(s.c, seed + 2);
-        const ga = uploadF32(g, a), gb = uploadF32(g, b), gdc = uploadF32(g, dc);
-        const gc = matmul(g, ga, gb, p, config);
-        const { da, db } = matmulBackward(g, ga, gb, gdc, p, config);
-        const c = matmulCpu(a, b, p);
-        const ref = matmulBackwardCpu(a, b, dc, p);
-        const label = `${JSON.stringify(p)} ${JSON.stringify(config)} seed ${seed}`;
-        assertClose(await readF32(g, gc, s.c), c, tolFor(p.K, c), `C ${label}`);
-        const batch = p.batch ?? 1;
-        assertClose(await readF32(g, da, s.a), ref.da, tolFor(p.N * batch, ref.da), `dA ${label}`);
-        assertClose(await readF32(g, db, s.b), ref.db, tolFor(p.M * batch, ref.db), `dB ${label}`);
-        for (const buf of [ga, gb, gdc, gc, da, db]) g.pool.release(buf);
-      },
+      (p, ci, seed) => checkForwardBackward(p, VEC_CONFIGS[ci], seed),
     ),
     { seed: 19, numRuns: 16, examples: vecExamples(VEC_CONFIGS.length) },
   );
